@@ -1,0 +1,337 @@
+"""The `aimds` command line.
+
+    aimds broker start|stop|status     local Kafka (KRaft) + Redis for development
+    aimds topics create                create the AIMDS topics on the broker
+    aimds worker                       run the Faust worker (screen + verify agents)
+    aimds produce FILE|-               send prompts (JSONL records or plain text lines)
+    aimds decisions                    print decisions (or --deadletter records)
+    aimds replay FILE                  replay a historical log in timestamp order
+    aimds scan FILE|-                  screen in-process, no broker: JSONL decisions out
+    aimds demo                         end to end: broker, worker, sample prompts, decisions
+
+Settings come from `AIMDS_*` variables; when none names a broker and `aimds broker start`
+has local servers running, commands use those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from app.errors import AimdsError, ConfigError
+from app.settings import Settings
+
+log = logging.getLogger("aimds")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, pointed at `aimds broker start`'s servers if running."""
+    from app.runtime.services import load_state
+
+    env = dict(os.environ)
+    if "AIMDS_BROKER_URL" not in env:
+        home = Path(env.get("AIMDS_HOME") or Settings().home)
+        state = load_state(home)
+        if state is not None:
+            env.update(state.env())
+    return Settings.from_env(env)
+
+
+# --- broker -----------------------------------------------------------------------------
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from app.runtime.services import clear_state, load_state, save_state, start_services
+
+    settings = Settings.from_env()
+    home = Path(settings.home)
+    running = load_state(home)
+    if args.action == "status":
+        if running is None:
+            print("no local broker running")
+            return 1
+        for h in running.handles:
+            print(f"{h.kind:6} pid={h.pid:<8} {h.url:32} version={h.version} log={h.log_file}")
+        return 0
+    if args.action == "stop":
+        if running is None:
+            print("no local broker running")
+            clear_state(home)
+            return 0
+        running.stop()
+        clear_state(home)
+        print("stopped local Kafka and Redis")
+        return 0
+    if running is not None:
+        print(f"already running: {running.kafka_url} {running.redis_url}")
+        return 0
+    version = args.kafka_version or settings.kafka_version
+    svc = start_services(
+        home=home,
+        kafka_version=version,
+        data_dir=home / "run" / "data",
+        environ={},
+        use_docker=False,
+        max_message_bytes=settings.max_message_bytes,
+    )
+    save_state(home, svc)
+    print(
+        f"Kafka {version} at {svc.kafka_url}, Redis at {svc.redis_url} "
+        f"(started in {svc.started_in_s:.1f}s)"
+    )
+    for key, value in svc.env().items():
+        print(f"export {key}={value}")
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from topics.faust_topics import ensure_topics
+
+    settings = load_settings()
+    created = asyncio.run(ensure_topics(settings))
+    print("created: " + (", ".join(created) if created else "nothing (all exist)"))
+    return 0
+
+
+# --- worker -----------------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from faust.worker import Worker
+
+    from app.core import build_pipeline
+    from app.faust_app import create_app
+    from topics.faust_topics import ensure_topics
+
+    settings = load_settings()
+    if args.log_level:
+        settings = settings.replace(log_level=args.log_level)
+    logging.basicConfig(level=settings.log_level.upper())
+    asyncio.run(ensure_topics(settings))
+    pipeline = build_pipeline(settings)
+    aimds = create_app(settings, pipeline=pipeline)
+    worker = Worker(aimds.faust, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+# --- producing and replay -------------------------------------------------------------
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from app.kafka_io import (
+        open_lines,
+        prompt_records,
+        record_key,
+        record_timestamp_ms,
+        send_all,
+    )
+    from topics.faust_topics import ensure_topics
+
+    settings = load_settings()
+    asyncio.run(ensure_topics(settings))
+    with open_lines(args.file) as fh:
+        items = [
+            (record_key(r), orjson.dumps(r), record_timestamp_ms(r))
+            for r in prompt_records(fh, session=args.session)
+        ]
+    sent = asyncio.run(send_all(settings, items))
+    print(f"sent {sent} prompts to {settings.topic('prompts')}", file=sys.stderr)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from app.replay import load_log, read_checkpoint, replay
+    from topics.faust_topics import ensure_topics
+
+    settings = load_settings()
+    speed = None if args.speed == "max" else float(args.speed)
+    if speed is not None and speed <= 0:
+        raise ConfigError("--speed must be > 0 or 'max'")
+    records = load_log(Path(args.file))
+    checkpoint = Path(args.checkpoint) if args.checkpoint else None
+    start = args.start
+    if start is None:
+        start = read_checkpoint(checkpoint) if checkpoint else 0
+    asyncio.run(ensure_topics(settings))
+    with tqdm(
+        total=len(records), initial=start, unit="prompt", desc="replay", disable=args.quiet
+    ) as bar:
+        sent = asyncio.run(
+            replay(
+                settings,
+                records,
+                speed=speed,
+                start=start,
+                checkpoint=checkpoint,
+                on_sent=bar.update,
+            )
+        )
+    print(
+        f"replayed {sent} prompts (from position {start}) to {settings.topic('prompts')}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# --- reading decisions ------------------------------------------------------------------
+
+
+def format_row(rec: dict[str, Any]) -> str:
+    """One decision as a table row."""
+    reason = (rec.get("reasons") or [""])[0]
+    return (
+        f"{rec.get('action', '?'):8} {rec.get('score', 0):5.2f} {rec.get('stage', ''):12} "
+        f"{str(rec.get('session_id', ''))[:14]:14} {str(rec.get('prompt_id', ''))[:18]:18} "
+        f"{reason[:70]}"
+    )
+
+
+def cmd_decisions(args: argparse.Namespace) -> int:
+    from app.kafka_io import read_topic
+
+    settings = load_settings()
+    topic = settings.topic("deadletter" if args.deadletter else "decisions")
+
+    async def run() -> int:
+        count = 0
+        if args.format == "table" and not args.deadletter:
+            print(f"{'ACTION':8} {'SCORE':>5} {'STAGE':12} {'SESSION':14} {'PROMPT':18} REASON")
+        async for rec in read_topic(
+            settings,
+            topic,
+            from_beginning=args.from_beginning,
+            follow=args.follow,
+            expect=args.expect,
+            timeout_s=args.timeout,
+        ):
+            count += 1
+            if args.format == "jsonl" or args.deadletter:
+                print(orjson.dumps(rec).decode(), flush=args.follow)
+            else:
+                print(format_row(rec), flush=args.follow)
+        return count
+
+    count = asyncio.run(run())
+    print(f"{count} records from {topic}", file=sys.stderr)
+    if args.expect is not None and count < args.expect:
+        print(f"expected {args.expect}, got {count} before the timeout", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --- in-process scan --------------------------------------------------------------------
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from app.core import build_pipeline
+    from app.kafka_io import open_lines, prompt_records
+    from app.pipeline import LocalScanner
+
+    settings = Settings.from_env()
+    pipeline = build_pipeline(settings, use_redis=False)
+    scanner = LocalScanner(pipeline, dedup_ttl_s=settings.dedup_ttl_s)
+    out = sys.stdout
+    with open_lines(args.file) as fh:
+        for n, record in enumerate(prompt_records(fh, session=args.session), start=1):
+            topic, result = scanner.process(orjson.dumps(record), offset=n)
+            if topic == "deadletter" and not args.deadletter:
+                print(f"line {n}: dead-lettered: {result['message']}", file=sys.stderr)
+                continue
+            out.write(orjson.dumps(result).decode() + "\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    return run_demo(Settings.from_env())
+
+
+# --- entry point ------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `aimds`."""
+    parser = argparse.ArgumentParser(
+        prog="aimds", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("broker", help="local Kafka + Redis for development")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--kafka-version", help="Apache Kafka version (default: AIMDS_KAFKA_VERSION)")
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("topics", help="create the AIMDS topics")
+    p.add_argument("action", choices=["create"])
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("worker", help="run the Faust worker")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("produce", help="send prompts from a file or stdin")
+    p.add_argument("file", help="JSONL prompt records or plain text lines; - for stdin")
+    p.add_argument(
+        "--session", help="session id for every prompt (default: from the record, or 'cli')"
+    )
+    p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("decisions", help="print decisions from the decisions topic")
+    p.add_argument("--follow", action="store_true", help="keep waiting for new decisions")
+    p.add_argument("--from-beginning", action="store_true", help="start at the oldest record")
+    p.add_argument("--format", choices=["table", "jsonl"], default="table")
+    p.add_argument("--deadletter", action="store_true", help="read the dead-letter topic instead")
+    p.add_argument("--expect", type=int, help="read until this many records arrived")
+    p.add_argument("--timeout", type=float, help="give up after this many seconds")
+    p.set_defaults(func=cmd_decisions)
+
+    p = sub.add_parser("replay", help="replay a historical JSONL log in timestamp order")
+    p.add_argument("file")
+    p.add_argument("--speed", default="max", help="N = N times the original pace, or 'max'")
+    p.add_argument("--start", type=int, help="skip the first N records (resume)")
+    p.add_argument("--checkpoint", help="file recording progress; resumes from it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("scan", help="screen prompts in-process (no broker), JSONL out")
+    p.add_argument("file", help="JSONL prompt records or plain text lines; - for stdin")
+    p.add_argument("--session", help="session id for every prompt")
+    p.add_argument("--deadletter", action="store_true", help="print dead-letter records too")
+    p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("demo", help="end to end: broker, worker, sample prompts, decisions")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `aimds`; configuration and runtime errors print a clear message and exit 2."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except AimdsError as exc:
+        print(f"aimds: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""The Faust app factory: one `AimdsApp` = a Faust app, its topics, tables, outputs and agents.
+
+The only module in `app/` that imports Faust. The core (`Pipeline`) is built before the
+worker starts, so model and index loading (and numba warm-up) stay off the first
+request's path.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import faust
+
+from app.decisions import to_bytes
+from app.pipeline import Pipeline
+from app.settings import Settings
+from topics.faust_topics import Tables, Topics, declare_tables, declare_topics
+
+log = logging.getLogger(__name__)
+
+
+class Outputs(Protocol):
+    """Where agents send records; Kafka topics in the worker, a recorder in agent tests."""
+
+    async def send(self, topic: str, key: bytes | None, record: dict[str, Any]) -> None:
+        """Send one JSON record to `decisions`, `verification` or `deadletter`."""
+
+
+class TopicOutputs:
+    """Outputs backed by the app's Faust topics."""
+
+    def __init__(self, topics: Topics):
+        self._topics = topics
+
+    async def send(self, topic: str, key: bytes | None, record: dict[str, Any]) -> None:
+        """Produce the record to the named AIMDS topic."""
+        await getattr(self._topics, topic).send(key=key, value=to_bytes(record))
+
+
+@dataclass
+class AimdsApp:
+    """A Faust app wired with the AIMDS topics, tables, core pipeline and agents."""
+
+    settings: Settings
+    faust: faust.App
+    topics: Topics
+    tables: Tables
+    pipeline: Pipeline
+    outputs: Outputs
+    agents: dict[str, Any] = field(default_factory=dict)
+
+
+def faust_config(settings: Settings) -> dict[str, Any]:
+    """Faust settings derived from AIMDS settings."""
+    return {
+        "broker": settings.broker_url,
+        "store": settings.store,
+        "autodiscover": False,
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "topic_allow_declare": True,
+        "web_enabled": settings.web_port > 0,
+        "web_port": settings.web_port or 6066,
+        "web_host": "127.0.0.1",
+        "consumer_auto_offset_reset": "earliest",
+        "producer_max_request_size": settings.max_message_bytes,
+        "consumer_max_fetch_size": settings.max_message_bytes,
+        "producer_acks": -1,
+        "processing_guarantee": "at_least_once",
+        "table_cleanup_interval": 30.0,
+        "stream_wait_empty": False,
+        "broker_commit_every": 500,
+    }
+
+
+def create_app(
+    settings: Settings,
+    *,
+    pipeline: Pipeline,
+    outputs: Outputs | None = None,
+) -> AimdsApp:
+    """Build the Faust app with every AIMDS topic, table and agent."""
+    app = faust.App(settings.app_id, **faust_config(settings))
+    topics = declare_topics(app, settings)
+    tables = declare_tables(app, settings)
+    aimds = AimdsApp(
+        settings=settings,
+        faust=app,
+        topics=topics,
+        tables=tables,
+        pipeline=pipeline,
+        outputs=outputs or TopicOutputs(topics),
+    )
+    from agents import screen, verify
+
+    aimds.agents["screen_prompts"] = screen.register(aimds)
+    aimds.agents["verify_prompts"] = verify.register(aimds)
+    return aimds

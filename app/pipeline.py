@@ -1,0 +1,205 @@
+"""The per-prompt steps shared by the Faust agents and `aimds scan`.
+
+`Pipeline` turns a parsed prompt into either a final decision record or a verification
+request, and a verification request into a final decision. `LocalScanner` adds what the
+worker keeps in Faust tables (dedup, session state, windowed counters) as plain in-process
+state, so `aimds scan` and the worker give the same decisions on the same input.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.decisions import (
+    dead_letter,
+    decision_record,
+    screened_decision,
+    verification_request,
+)
+from app.errors import DuplicatePrompt, ParseError
+from app.records import Action, Prompt, parse_prompt
+from app.screening import ScreenResult
+from app.windows import HoppingCounter, TumblingCounter
+
+log = logging.getLogger(__name__)
+
+#: window sizes of the worker's tables (seconds); the scan path uses the same
+RATE_WINDOW_S = 60.0
+BLOCKED_WINDOW_S = 600.0
+BLOCKED_STEP_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """Where a screened prompt goes next: `decisions` (final) or `verification`."""
+
+    topic: str
+    record: dict[str, Any]
+    result: ScreenResult
+
+
+class Pipeline:
+    """Screening and verification steps, without any Kafka or Faust."""
+
+    def __init__(self, *, screener: Any, verifier: Any = None, max_text_chars: int = 200_000):
+        self.screener = screener
+        self.verifier = verifier
+        self.max_text_chars = max_text_chars
+
+    def parse(self, raw: bytes | None) -> Prompt:
+        """Bytes to a validated prompt (`ParseError` on bad input)."""
+        return parse_prompt(raw, max_text_chars=self.max_text_chars)
+
+    def screen(self, prompt: Prompt, session: Any, window_facts: Mapping[str, int]) -> Routed:
+        """Screen a prompt and route it: final decision, or verification when uncertain."""
+        result = self.screener.screen(prompt, session=session, window_facts=window_facts)
+        if result.needs_verification:
+            return Routed("verification", verification_request(prompt, result), result)
+        return Routed("decisions", screened_decision(prompt, result), result)
+
+    def verify(self, prompt: Prompt, screen: Mapping[str, Any]) -> dict[str, Any]:
+        """The final decision for a prompt that screening routed to verification.
+
+        Fails closed: without a verifier, or when it fails, the decision is ESCALATE.
+        """
+        started = time.perf_counter_ns()
+        timings = dict(screen.get("timings_us", {}))
+        if self.verifier is None:
+            return self._escalate(prompt, screen, "no verifier configured", timings, started)
+        try:
+            from app.verification import Subject
+
+            subject = Subject(
+                text=prompt.text,
+                views=tuple(self.screener.views(prompt.text)),
+                scores={k: float(v) for k, v in screen.get("scores", {}).items()},
+                categories=tuple(screen.get("categories", ())),
+                session=dict(screen.get("session", {})),
+                role=prompt.role,
+            )
+            outcome = self.verifier.verify(subject)
+        except Exception as exc:  # noqa: BLE001 - fail closed
+            log.exception("verification failed for prompt %s", prompt.id)
+            return self._escalate(prompt, screen, f"verifier failed: {exc}", timings, started)
+        timings["verify"] = (time.perf_counter_ns() - started) // 1000
+        timings["total"] = timings.get("total", 0) + timings["verify"]
+        reasons = list(screen.get("reasons", ())) + [f"verification: {r}" for r in outcome.reasons]
+        return decision_record(
+            prompt,
+            action=outcome.action,
+            score=float(screen.get("score", 0.0)),
+            stage="verification",
+            reasons=reasons,
+            categories=screen.get("categories", ()),
+            matched_patterns=screen.get("matched_patterns", ()),
+            violated_policies=outcome.violated,
+            timings_us=timings,
+            model_version=str(screen.get("model_version", "")),
+            pattern_version=str(screen.get("pattern_version", "")),
+            verification=outcome.audit(),
+        )
+
+    def timeout_decision(
+        self, prompt: Prompt, screen: Mapping[str, Any], timeout_s: float
+    ) -> dict[str, Any]:
+        """ESCALATE because the obligation was not discharged within its time budget."""
+        return self._escalate(
+            prompt,
+            screen,
+            f"timeout: verification took longer than {timeout_s:g}s",
+            dict(screen.get("timings_us", {})),
+            time.perf_counter_ns() - int(timeout_s * 1e9),
+            prover="timeout",
+        )
+
+    def _escalate(
+        self,
+        prompt: Prompt,
+        screen: Mapping[str, Any],
+        why: str,
+        timings: dict[str, int],
+        started_ns: int,
+        prover: str = "none",
+    ) -> dict[str, Any]:
+        timings["verify"] = (time.perf_counter_ns() - started_ns) // 1000
+        return decision_record(
+            prompt,
+            action=Action.ESCALATE,
+            score=float(screen.get("score", 1.0)),
+            stage="verification",
+            reasons=[*screen.get("reasons", ()), f"verification: {why}"],
+            categories=screen.get("categories", ()),
+            matched_patterns=screen.get("matched_patterns", ()),
+            timings_us=timings,
+            model_version=str(screen.get("model_version", "")),
+            pattern_version=str(screen.get("pattern_version", "")),
+            verification={"verdict": "ESCALATE", "prover": prover, "reason": why},
+        )
+
+
+class LocalScanner:
+    """The worker's whole per-record path in one process (for `aimds scan` and tests).
+
+    Keeps the state the worker keeps in Faust tables: prompt ids seen per session (bounded,
+    TTL by event time), per-session temporal state, and the windowed counters.
+    """
+
+    def __init__(self, pipeline: Pipeline, *, dedup_ttl_s: float = 3600.0):
+        self.pipeline = pipeline
+        self._dedup_ttl_s = dedup_ttl_s
+        # same windows as the worker's `seen_prompt_ids` table: tumbling by the TTL, and an
+        # id counts as seen in the current or the previous window
+        self._seen = TumblingCounter(dedup_ttl_s, keep=2)
+        self._sessions: dict[str, Any] = {}
+        self._rate = TumblingCounter(RATE_WINDOW_S)
+        self._blocked = HoppingCounter(BLOCKED_WINDOW_S, BLOCKED_STEP_S)
+
+    def process(
+        self, raw: bytes | None, *, key: bytes | None = None, offset: int | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """One raw record in; `("decisions", record)` or `("deadletter", record)` out."""
+        try:
+            prompt = self.pipeline.parse(raw)
+            self._check_duplicate(prompt)
+        except ParseError as exc:
+            return "deadletter", dead_letter(
+                raw, key=key, stage="parse", error=exc, topic="scan", partition=0, offset=offset
+            )
+        sid = prompt.session_id
+        facts = {
+            "prompts_1m": self._rate.add(sid, prompt.ts),
+            "blocked_10m": self._blocked.recent(sid, prompt.ts),
+        }
+        session = self._sessions.get(sid)
+        if session is None:
+            session = self._sessions[sid] = self.pipeline.screener.new_session()
+        routed = self.pipeline.screen(prompt, session, facts)
+        if routed.result.action is Action.BLOCK:
+            self._blocked.add(sid, prompt.ts)
+        if routed.topic == "verification":
+            return "decisions", self.pipeline.verify(prompt, routed.record["screen"])
+        return "decisions", routed.record
+
+    def _check_duplicate(self, prompt: Prompt) -> None:
+        key = dedup_key(prompt)
+        if self._seen.current(key, prompt.ts) or self._seen.current(
+            key, prompt.ts - self._dedup_ttl_s
+        ):
+            raise duplicate(prompt)
+        self._seen.add(key, prompt.ts)
+
+
+def dedup_key(prompt: Prompt) -> str:
+    """Key of a prompt id in the dedup windows (ids are unique per session)."""
+    return f"{prompt.session_id}\x1f{prompt.id}"
+
+
+def duplicate(prompt: Prompt) -> DuplicatePrompt:
+    """The error for a prompt id already screened for its session."""
+    return DuplicatePrompt(
+        f"prompt id {prompt.id!r} was already screened for session {prompt.session_id!r}"
+    )

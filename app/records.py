@@ -1,0 +1,129 @@
+"""Wire records: parsing and validating prompts, and the decision/dead-letter/verification records.
+
+Parsing is the only place raw bytes become a `Prompt`. Validation is driven by the JSON
+Schemas in `topics/schemas/` (compiled once with fastjsonschema) so the schema published to
+producers and the check the worker applies cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import fastjsonschema
+import orjson
+
+from app.errors import (
+    EmptyText,
+    InvalidEncoding,
+    InvalidJson,
+    SchemaViolation,
+    TextTooLarge,
+)
+from topics.schemas import validator
+
+
+class Action(enum.StrEnum):
+    """A final verdict on a prompt."""
+
+    ALLOW = "ALLOW"
+    BLOCK = "BLOCK"
+    ESCALATE = "ESCALATE"
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """One prompt on its way to an LLM, as read from `aimds.prompts`."""
+
+    id: str
+    session_id: str
+    text: str
+    ts: float  # seconds since the epoch (UTC)
+    user_id: str | None = None
+    tenant: str | None = None
+    role: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The JSON-ready form of this prompt (optional fields left out when unset)."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "session_id": self.session_id,
+            "text": self.text,
+            "ts": self.ts,
+        }
+        for name in ("user_id", "tenant", "role"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.metadata:
+            out["metadata"] = dict(self.metadata)
+        return out
+
+
+def parse_timestamp(value: Any) -> float:
+    """Accept epoch seconds, epoch milliseconds or an ISO-8601 string; return epoch seconds."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise SchemaViolation(f"ts: not an ISO-8601 timestamp: {value[:40]!r}") from exc
+        if parsed.tzinfo is None:
+            raise SchemaViolation("ts: ISO-8601 timestamp needs a time zone")
+        return parsed.timestamp()
+    seconds = float(value)
+    # Anything past year 5138 in seconds is surely milliseconds.
+    return seconds / 1000.0 if seconds > 1e11 else seconds
+
+
+def parse_prompt(raw: bytes | bytearray | memoryview | None, *, max_text_chars: int) -> Prompt:
+    """Turn raw record bytes into a validated `Prompt` or raise a `ParseError` subclass."""
+    if raw is None:
+        raise InvalidJson("record has no value (tombstone)")
+    data = bytes(raw)
+    try:
+        decoded = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidEncoding(f"value is not UTF-8: {exc.reason} at byte {exc.start}") from exc
+    try:
+        obj = orjson.loads(decoded)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJson(f"value is not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise InvalidJson(f"value is a JSON {type(obj).__name__}, expected an object")
+    text = obj.get("text")
+    if isinstance(text, str) and len(text) > max_text_chars:
+        # checked before schema validation so a huge text is not walked twice
+        raise TextTooLarge(f"text has {len(text)} characters, the limit is {max_text_chars}")
+    try:
+        validator("prompt")(obj)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise SchemaViolation(f"{exc.name}: {exc.message}") from exc
+    if not obj["text"].strip():
+        raise EmptyText("text is empty or only whitespace")
+    return Prompt(
+        id=obj["id"],
+        session_id=obj["session_id"],
+        text=obj["text"],
+        ts=parse_timestamp(obj["ts"]),
+        user_id=obj.get("user_id"),
+        tenant=obj.get("tenant"),
+        role=obj.get("role"),
+        metadata=obj.get("metadata") or {},
+    )
+
+
+def dumps(record: Any) -> bytes:
+    """Serialize a record dataclass or mapping to compact JSON bytes."""
+    if hasattr(record, "__dataclass_fields__"):
+        record = asdict(record)
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def now() -> float:
+    """Wall-clock time in epoch seconds (one place to patch in tests)."""
+    return time.time()

@@ -1,0 +1,1 @@
+"""Local runtime of AIMDS services: Kafka and Redis processes, Testcontainers, external."""

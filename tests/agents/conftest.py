@@ -1,0 +1,43 @@
+"""Agent tests: the real agents on a Faust app with in-memory tables, outputs recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app.faust_app import AimdsApp, create_app
+from app.pipeline import Pipeline
+from app.screening import Screener
+from app.settings import Settings
+
+
+class RecordingOutputs:
+    """A real, small stand-in for the Kafka topics: keeps what agents send, per topic."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[tuple[bytes | None, dict[str, Any]]]] = {}
+
+    async def send(self, topic: str, key: bytes | None, record: dict[str, Any]) -> None:
+        self.sent.setdefault(topic, []).append((key, record))
+
+    def records(self, topic: str) -> list[dict[str, Any]]:
+        return [r for _, r in self.sent.get(topic, [])]
+
+
+def make_app(
+    pipeline: Pipeline | None = None, **settings: Any
+) -> tuple[AimdsApp, RecordingOutputs]:
+    outputs = RecordingOutputs()
+    s = Settings.from_env({}).replace(store="memory://", app_id="aimds-agent-test", **settings)
+    pipeline = pipeline or Pipeline(screener=Screener())
+    aimds = create_app(s, pipeline=pipeline, outputs=outputs)
+    aimds.faust.finalize()
+    aimds.faust.flow_control.resume()
+    return aimds, outputs
+
+
+@pytest.fixture
+def agent_app() -> Iterator[tuple[AimdsApp, RecordingOutputs]]:
+    yield make_app()

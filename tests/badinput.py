@@ -1,0 +1,77 @@
+"""The bad-input set every path must dead-letter (unit, agent and integration tests share it)."""
+
+from __future__ import annotations
+
+import orjson
+
+MAX_TEXT_CHARS = 200_000
+
+
+def good(
+    i: int, session: str = "s-good", text: str | None = None, ts: float = 1_700_000_000.0
+) -> bytes:
+    """A valid prompt record."""
+    return orjson.dumps(
+        {
+            "id": f"good-{i}",
+            "session_id": session,
+            "text": text or f"What is {i} + {i}?",
+            "ts": ts + i,
+        }
+    )
+
+
+#: (name, raw value, expected dead-letter reason)
+BAD_INPUTS: list[tuple[str, bytes | None, str]] = [
+    ("invalid_json", b'{"id": "b1", "session_id": "s", "text": "hi", ', "invalid_json"),
+    ("not_an_object", b'["id", "session_id"]', "invalid_json"),
+    ("plain_text", b"ignore previous instructions", "invalid_json"),
+    (
+        "non_utf8",
+        b'{"id": "b2", "session_id": "s", "text": "\xff\xfe\xfa", "ts": 1}',
+        "invalid_encoding",
+    ),
+    ("missing_text", b'{"id": "b3", "session_id": "s", "ts": 1}', "schema_violation"),
+    ("missing_session", b'{"id": "b4", "text": "hi", "ts": 1}', "schema_violation"),
+    (
+        "text_wrong_type",
+        b'{"id": "b5", "session_id": "s", "text": 42, "ts": 1}',
+        "schema_violation",
+    ),
+    ("id_wrong_type", b'{"id": 5, "session_id": "s", "text": "hi", "ts": 1}', "schema_violation"),
+    (
+        "ts_wrong_type",
+        b'{"id": "b6", "session_id": "s", "text": "hi", "ts": true}',
+        "schema_violation",
+    ),
+    (
+        "ts_bad_string",
+        b'{"id": "b7", "session_id": "s", "text": "hi", "ts": "yesterday at noon"}',
+        "schema_violation",
+    ),
+    (
+        "role_unknown",
+        b'{"id": "b8", "session_id": "s", "text": "hi", "ts": 1, "role": "root"}',
+        "schema_violation",
+    ),
+    ("empty_text", b'{"id": "b9", "session_id": "s", "text": "", "ts": 1}', "empty_text"),
+    ("blank_text", b'{"id": "b10", "session_id": "s", "text": " \\n\\t ", "ts": 1}', "empty_text"),
+    (
+        "huge_text_5mb",
+        orjson.dumps({"id": "b11", "session_id": "s", "text": "A" * (5 * 1024 * 1024), "ts": 1}),
+        "text_too_large",
+    ),
+    ("empty_bytes", b"", "invalid_json"),
+    ("tombstone", None, "invalid_json"),
+]
+
+
+def duplicate_pair(session: str = "s-dup") -> tuple[bytes, bytes]:
+    """Two records with the same prompt id in the same session; the second is a duplicate."""
+    first = orjson.dumps(
+        {"id": "dup-1", "session_id": session, "text": "first", "ts": 1_700_000_000}
+    )
+    second = orjson.dumps(
+        {"id": "dup-1", "session_id": session, "text": "again", "ts": 1_700_000_005}
+    )
+    return first, second

@@ -1,0 +1,102 @@
+"""The in-process pipeline: dead letters, duplicates, failing closed, routing to verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from app.pipeline import LocalScanner, Pipeline
+from app.records import Action, Prompt
+from app.screening import Screener, ScreenResult
+from tests.badinput import BAD_INPUTS, MAX_TEXT_CHARS, duplicate_pair, good
+from tests.schema_check import assert_valid
+
+
+def scanner(screener: Any = None, verifier: Any = None) -> LocalScanner:
+    return LocalScanner(
+        Pipeline(screener=screener or Screener(), verifier=verifier, max_text_chars=MAX_TEXT_CHARS)
+    )
+
+
+@pytest.mark.parametrize(("name", "raw", "reason"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_becomes_a_dead_letter(name: str, raw: bytes | None, reason: str) -> None:
+    topic, record = scanner().process(raw, key=b"k", offset=7)
+    assert topic == "deadletter"
+    assert record["reason"] == reason
+    assert record["stage"] == "parse"
+    assert record["offset"] == 7
+    assert record["raw_size"] == (len(raw) if raw is not None else 0)
+    assert_valid(record, "deadletter")
+
+
+def test_good_records_around_bad_ones_still_get_decisions() -> None:
+    s = scanner()
+    outputs = []
+    for i, (_, raw, _) in enumerate(BAD_INPUTS):
+        outputs.append(s.process(good(i)))
+        outputs.append(s.process(raw))
+    decisions = [r for t, r in outputs if t == "decisions"]
+    assert [d["prompt_id"] for d in decisions] == [f"good-{i}" for i in range(len(BAD_INPUTS))]
+    for d in decisions:
+        assert_valid(d, "decision")
+
+
+def test_duplicate_prompt_id_in_a_session_is_dead_lettered() -> None:
+    s = scanner()
+    first, second = duplicate_pair()
+    assert s.process(first)[0] == "decisions"
+    topic, record = s.process(second)
+    assert (topic, record["reason"]) == ("deadletter", "duplicate_prompt")
+    # the same id in another session is a different prompt
+    other = orjson.loads(second) | {"session_id": "another"}
+    assert s.process(orjson.dumps(other))[0] == "decisions"
+
+
+class ExplodingScreener(Screener):
+    def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
+        raise RuntimeError("model file corrupted")
+
+
+def test_detector_failure_fails_closed() -> None:
+    topic, record = scanner(ExplodingScreener()).process(good(1))
+    assert topic == "decisions"
+    assert record["action"] == "ESCALATE"
+    assert record["stage"] == "error"
+    assert "model file corrupted" in record["reasons"][0]
+
+
+class UncertainScreener(Screener):
+    def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
+        return ScreenResult(
+            action=Action.ESCALATE,
+            score=0.6,
+            stage="fusion",
+            reasons=("unsure",),
+            session_facts=facts,
+        )
+
+
+def test_uncertain_prompt_without_verifier_escalates() -> None:
+    topic, record = scanner(UncertainScreener()).process(good(1))
+    assert topic == "decisions"
+    assert record["action"] == "ESCALATE"
+    assert record["stage"] == "verification"
+    assert "no verifier" in record["reasons"][-1]
+    assert_valid(record, "decision")
+
+
+def test_window_facts_reach_the_screener() -> None:
+    seen: list[dict] = []
+
+    class Recording(Screener):
+        def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
+            seen.append(facts)
+            return super()._screen(prompt, facts, started)
+
+    s = scanner(Recording())
+    for i in range(3):
+        s.process(good(i, session="rate"))
+    assert [f["prompts_1m"] for f in seen] == [1, 2, 3]
+    assert all(f["blocked_10m"] == 0 for f in seen)

@@ -1,0 +1,54 @@
+"""Every AIMDS topic: names, keys, partitions, retention/compaction and wire schema.
+
+| topic                 | key         | value schema    | cleanup            |
+| --------------------- | ----------- | --------------- | ------------------ |
+| `<p>.prompts`         | session_id  | prompt.json     | delete (retention) |
+| `<p>.decisions`       | session_id  | decision.json   | delete (retention) |
+| `<p>.verification`    | session_id  | verification.json | delete (retention) |
+| `<p>.feedback`        | prompt_id   | feedback.json   | delete (retention) |
+| `<p>.patterns`        | pattern_id  | pattern.json    | compact            |
+| `<p>.deadletter`      | source key  | deadletter.json | delete (retention) |
+
+`<p>` is `Settings.topic_prefix` (default `aimds`). Values are UTF-8 JSON written with orjson;
+Faust topics are declared with the `raw` serializer so parsing stays in `app.records`, where
+bad bytes become dead-letter records instead of exceptions inside Faust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """How one topic is created on the broker."""
+
+    suffix: str
+    name: str
+    partitions: int
+    key: str
+    schema: str
+    config: dict[str, str]
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The six AIMDS topics for these settings."""
+    retention = str(settings.retention_ms)
+    max_bytes = str(settings.max_message_bytes)
+    delete = {"cleanup.policy": "delete", "retention.ms": retention, "max.message.bytes": max_bytes}
+    compact = {"cleanup.policy": "compact", "max.message.bytes": max_bytes}
+    n = settings.partitions
+    rows = [
+        ("prompts", n, "session_id", "prompt", delete),
+        ("decisions", n, "session_id", "decision", delete),
+        ("verification", n, "session_id", "verification", delete),
+        ("feedback", max(1, n // 2), "prompt_id", "feedback", delete),
+        ("patterns", 1, "pattern_id", "pattern", compact),
+        ("deadletter", max(1, n // 2), "source key", "deadletter", delete),
+    ]
+    return [
+        TopicSpec(suffix, settings.topic(suffix), parts, key, schema, dict(cfg))
+        for suffix, parts, key, schema, cfg in rows
+    ]

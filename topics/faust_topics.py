@@ -1,0 +1,148 @@
+"""Faust declarations of the AIMDS topics and tables, and the topic-creation admin step."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import faust
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from app.errors import BrokerError
+from app.settings import Settings
+from topics import topic_specs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The six AIMDS topics as Faust topics (raw bytes in, raw bytes out)."""
+
+    prompts: Any
+    decisions: Any
+    verification: Any
+    feedback: Any
+    patterns: Any
+    deadletter: Any
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Per-session state of the screen agent, all keyed by session id and co-partitioned."""
+
+    #: bounded temporal state of each session (a plain dict, see app.temporal)
+    session_state: Any
+    #: prompts per session in 1-minute tumbling windows (event time)
+    prompts_per_session_1m: Any
+    #: blocked prompts per session in 10-minute windows hopping every minute (event time)
+    blocked_per_session_10m: Any
+    #: prompt ids seen per session, in tumbling windows of the dedup TTL (event time)
+    seen_prompt_ids: Any
+
+
+def declare_topics(app: faust.App, settings: Settings) -> Topics:
+    """Declare every AIMDS topic on `app` with the raw serializer."""
+    made = {
+        spec.suffix: app.topic(
+            spec.name,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=spec.partitions,
+            retention=timedelta(milliseconds=settings.retention_ms)
+            if spec.config.get("cleanup.policy") == "delete"
+            else None,
+            compacting=spec.config.get("cleanup.policy") == "compact",
+            config={"max.message.bytes": spec.config["max.message.bytes"]},
+            # deliver tombstones (null values) to agents so they are dead-lettered, not dropped
+            allow_empty=True,
+        )
+        for spec in topic_specs(settings)
+    }
+    return Topics(**made)
+
+
+def declare_tables(app: faust.App, settings: Settings) -> Tables:
+    """Declare the screen agent's tables (all co-partitioned with `aimds.prompts`)."""
+    prefix = settings.topic_prefix
+    n = settings.partitions
+    ttl = settings.dedup_ttl_s
+    return Tables(
+        session_state=app.Table(f"{prefix}-session-state", default=None, partitions=n),
+        prompts_per_session_1m=app.Table(
+            f"{prefix}-prompts-per-session-1m", default=int, partitions=n
+        )
+        .tumbling(60.0, expires=timedelta(minutes=10))
+        .relative_to_stream(),
+        blocked_per_session_10m=app.Table(
+            f"{prefix}-blocked-per-session-10m", default=int, partitions=n
+        )
+        .hopping(600.0, 60.0, expires=timedelta(hours=1))
+        .relative_to_stream(),
+        seen_prompt_ids=app.Table(f"{prefix}-seen-prompt-ids", default=int, partitions=n)
+        .tumbling(ttl, expires=timedelta(seconds=2 * ttl))
+        .relative_to_stream(),
+    )
+
+
+async def ensure_topics(settings: Settings, *, timeout_s: float = 60.0) -> list[str]:
+    """Create the AIMDS topics that do not exist yet; return the names created.
+
+    Faust does not create the source topics of agents, and the local broker has topic
+    auto-creation off, so the worker and the CLI call this before producing or consuming.
+    """
+    specs = topic_specs(settings)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+    except Exception as exc:
+        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            s.name,
+                            s.partitions,
+                            settings.replication_factor,
+                            topic_configs=s.config,
+                        )
+                        for s in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another worker created them first
+        await _wait_for_metadata(admin, {s.name for s in specs}, timeout_s)
+        if missing:
+            log.info("created topics: %s", ", ".join(s.name for s in missing))
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: set[str], timeout_s: float) -> None:
+    """Wait until every topic is in the metadata with a leader for each partition."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        described = await admin.describe_topics(sorted(names))
+        ready = {
+            d["topic"]
+            for d in described
+            if d.get("error_code", 0) == 0
+            and d.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in d["partitions"])
+        }
+        if names <= ready:
+            return
+        await asyncio.sleep(0.2)
+    raise BrokerError(f"topics did not get partition leaders in time: {sorted(names)}")
