@@ -1,0 +1,1185 @@
+"""Stage 1 of screening: normalize a prompt and bring hidden text into plain sight.
+
+This module owns the `Normalizer`. It turns one prompt into a canonical text
+(NFKC, invisible/bidi/control characters removed, look-alike letters folded,
+casefolded, whitespace collapsed) plus a small, bounded set of extra *views*
+that the detectors scan too:
+
+- text pulled out of carriers: HTML comments, attributes and hidden elements,
+  markdown alt/title text, JSON and YAML string values, HTML entities and
+  escape sequences;
+- text decoded from base64, hex, URL-encoding, decimal character codes,
+  rot13 and reversed text; decoded text is rescanned, nested up to
+  `max_depth` (base64 of rot13, a comment holding base64, ...);
+- text smuggled in Unicode tag characters or variation selectors;
+- letter-level rewrites: leetspeak and letters split by separators.
+
+The transforms that fired are returned too: obfuscation is itself a signal,
+so decoders only fire when the decoded text reads as language (hashes, JWTs,
+presigned URLs, attachments and maths do not), and letter-level rewrites only
+when they spell known words.
+
+Everything is bounded: input size (`max_chars`, head and tail kept), number
+and size of views, candidates and decoded bytes, depth. Regexes are linear (no
+nested quantifiers over overlapping classes; delimited scans exclude their
+delimiter; bounded repetitions); multi-character delimiters are found with
+`str.find`. Cheap gates (a `bytes.translate` into character classes and a few
+substring tests) decide which scans run at all, because per-character regex
+scanning is what costs time in CPython.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from urllib.parse import unquote
+
+from app.errors import ConfigError
+
+__all__ = [
+    "TRANSFORMS",
+    "NormalizedText",
+    "Normalizer",
+    "View",
+    "load_common_words",
+    "looks_like_language",
+]
+
+#: every name that can appear in `NormalizedText.transforms`, in a fixed order (a feature vector)
+TRANSFORMS: tuple[str, ...] = (
+    "zero_width",
+    "bidi",
+    "control",
+    "unicode_tags",
+    "variation_selectors",
+    "combining",
+    "homoglyph",
+    "fullwidth",
+    "styled",
+    "leet",
+    "separators",
+    "html_comment",
+    "html_attribute",
+    "hidden_span",
+    "html_entity",
+    "markdown",
+    "json_string",
+    "yaml_string",
+    "escape",
+    "base64",
+    "hex",
+    "url",
+    "charcode",
+    "rot13",
+    "reversed",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One text the detectors scan, with the de-obfuscation path that produced it."""
+
+    text: str
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText:
+    """The canonical text of a prompt, its extra views and the transforms that fired."""
+
+    canonical: str
+    views: tuple[View, ...]
+    transforms: frozenset[str]
+    truncated: bool
+
+
+# =========================================================================== language test
+
+
+@cache
+def load_common_words() -> frozenset[str]:
+    """The shipped common-English word list (app/data/normalize_words.txt)."""
+    text = resources.files("app").joinpath("data/normalize_words.txt").read_text("utf-8")
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+_LETTER_RUN = re.compile(r"[^\W\d_]+")
+_ASCII_WORD3 = re.compile(r"[a-z]{3,}")
+_NOT_PRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff]")
+_SHORT_COMMANDS = frozenset({"rm", "cd", "ls", "nc", "id", "sh", "ps", "cp", "mv", "dd", "su"})
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM",
+)
+
+
+def looks_like_language(text: str, words: frozenset[str] | None = None) -> bool:
+    """Whether `text` reads as natural language: English words, a command, or word-shaped prose."""
+    words = load_common_words() if words is None else words
+    stripped = text.strip()
+    if len(stripped) < 4:
+        return False
+    if len(_NOT_PRINTABLE.findall(stripped)) > 0.02 * len(stripped):
+        return False
+    tokens = _LETTER_RUN.findall(stripped.casefold())
+    if not tokens:
+        return False
+    letters = sum(map(len, tokens))
+    dense = len(stripped) - stripped.count(" ") - stripped.count("\n")
+    if letters < 0.5 * dense:
+        return False
+    if len(tokens) <= 3:
+        if letters < 0.6 * dense:
+            return False
+        # a short command ("whoami", "rm -rf /", "echo hacked"): a real word, or printable
+        # ASCII with a space (random bytes almost never are)
+        if any((len(t) >= 3 and t in words) or t in _SHORT_COMMANDS for t in tokens):
+            return True
+        return len(stripped) >= 10 and stripped.isascii() and " " in stripped
+    hits = sum(1 for t in tokens if t in words)
+    if hits >= 2 and hits >= 0.25 * len(tokens):
+        return True
+    # prose in another language: several word-sized tokens, mostly letters, separated by spaces
+    mean = letters / len(tokens)
+    return letters >= 0.75 * dense and 2.5 <= mean <= 12 and " " in stripped
+
+
+def _decodes_to_language(text: str, words: frozenset[str], depth: int = 2) -> bool:
+    """Whether decoded text is language, or rot13/reversed/encoded language (nested payloads)."""
+    if looks_like_language(text, words):
+        return True
+    if not text.isascii() or len(text) > 20_000:
+        return False
+    if looks_like_language(text.translate(_ROT13), words) or looks_like_language(text[::-1], words):
+        return True
+    # one token that is itself base64 or hex: accepted only if it, in turn, decodes to language
+    token = text.strip()
+    if depth == 0 or len(token) < 12 or " " in token:
+        return False
+    inner: bytes | None = None
+    try:
+        if _HEX_TOKEN.fullmatch(token):
+            inner = bytes.fromhex(token[: len(token) - len(token) % 2])
+        elif _BASE64_TOKEN.fullmatch(token):
+            inner = base64.b64decode(token + "=" * (-len(token.rstrip("=")) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    if inner is None:
+        return False
+    try:
+        return _decodes_to_language(inner.decode("utf-8"), words, depth - 1)
+    except UnicodeDecodeError:
+        return False
+
+
+_HEX_TOKEN = re.compile(r"[0-9a-fA-F]+")
+_BASE64_TOKEN = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+# =========================================================================== character tables
+
+_ASCII_BYTES = bytes(range(128))
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+_ASCII_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x1C), 0x7F])
+# zero-width and other invisible format characters (Cf and fillers): deleted
+_ZW_CLASS = (
+    "\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200d\u2060-\u2065"
+    "\u206a-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+)
+_BIDI_CLASS = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_C0_C1_CLASS = "\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f"
+_INVISIBLE = re.compile(
+    f"[{_ZW_CLASS}{_BIDI_CLASS}{_C0_C1_CLASS}\U000e0000-\U000e0fff\ufe00-\ufe0f]"
+)
+_ZW_BETWEEN_LETTERS = re.compile(f"[A-Za-z\u00c0-\u024f][{_ZW_CLASS}]+[A-Za-z\u00c0-\u024f]")
+# RLM/LRM/ALM are ordinary in right-to-left prose; embeddings, overrides and isolates are not
+_BIDI_SUSPICIOUS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# C1 controls are nearly always mojibake (cp1252 punctuation decoded as latin-1): removed
+# silently; C0 controls and DEL inside prose are not typed by people
+_C0_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f]")
+_TAG_RUN = re.compile("[\U000e0020-\U000e007e]{4,}")
+_VS_RUN = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{8,}")
+_FULLWIDTH_RUN = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]{4,}")
+# mathematical alphanumerics, circled/squared letters, superscript and modifier letters
+_STYLED_CLASS = (
+    "\U0001d400-\U0001d7ff\u24b6-\u24e9\U0001f130-\U0001f189\u02b0-\u02b8\u1d2c-\u1d6a"
+    "\u1d9b-\u1dbf\u2071\u207f\u2090-\u209c"
+)
+_STYLED_RUN = re.compile(f"[{_STYLED_CLASS}]{{3,}}")
+_STYLED_CHAR = re.compile(f"[{_STYLED_CLASS}]")
+# marks for letters only: U+20D0-20FF (the keycap in "1\ufe0f\u20e3") dress symbols and emoji
+_COMBINING = re.compile("[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\ufe20-\ufe2f]")
+_OVERLAY_MARK = re.compile("[\u0334-\u0338]")
+_STACKED_MARKS = re.compile(f"{_COMBINING.pattern}{{2,}}")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+# any character one of the steps above (or the look-alike folding) cares about
+_SPECIAL = re.compile(
+    f"[{_ZW_CLASS}{_BIDI_CLASS}{_STYLED_CLASS}\x80-\x9f\U000e0000-\U000e0fff\ufe00-\ufe0f"
+    "\uff10-\uff5a\u0300-\u036f\u0483-\u0489"
+    "\u1ab0-\u1aff\u1dc0-\u1dff\ufe20-\ufe2f\u0250-\u02af\u0370-\u058f\u1d00-\u1d2b\ua730\ua731]"
+)
+
+# Look-alikes. STRICT is used inside words that mix Latin with another script; Greek lower
+# case letters that are everyday maths symbols (alpha, nu, rho, ...) are left out there so
+# "n\u03b1" or "\u03c1gh" stay as written. FULL is used when the text is Latin with look-alikes
+# and no other letter of those scripts.
+_STRICT_PAIRS = (
+    # Cyrillic
+    "\u0430a \u0435e \u043eo \u0440p \u0441c \u0443y \u0445x \u0455s \u0456i \u0458j \u0501d "
+    "\u04cfl \u04bbh \u051bq \u051dw \u04afy "
+    "\u0410A \u0412B \u0415E \u041aK \u041cM \u041dH \u041eO \u0420P \u0421C \u0422T \u0425X "
+    "\u0423Y \u0405S \u0406I \u0408J \u051aQ \u051cW \u04aeY \u04c0I "
+    # Greek
+    "\u0391A \u0392B \u0395E \u0396Z \u0397H \u0399I \u039aK \u039cM \u039dN \u039fO \u03a1P "
+    "\u03a4T \u03a5Y \u03a7X \u03bfo "
+    # Armenian
+    "\u0585o \u057du \u0570h"
+)
+_EXTRA_FULL_PAIRS = "\u03b1a \u03b9i \u03bdv \u03bak \u03c1p \u03c4t \u03c5u \u03c7x \u03b5e"
+# small capitals and IPA letters are never ordinary prose: always folded
+_ALWAYS_PAIRS = (
+    "\u1d00a \u0299b \u1d04c \u1d05d \u1d07e \ua730f \u0262g \u029ch \u026ai \u1d0aj \u1d0bk "
+    "\u029fl \u1d0dm \u0274n \u1d0fo \u1d18p \u01eaq \u0280r \ua731s \u1d1bt \u1d1cu \u1d20v "
+    "\u1d21w \u028fy \u1d22z \u0251a \u0261g"
+)
+
+
+def _pairs(spec: str) -> dict[str, str]:
+    return {p[0]: p[1] for p in spec.split()}
+
+
+_STRICT = _pairs(_STRICT_PAIRS)
+_FULL = {**_STRICT, **_pairs(_EXTRA_FULL_PAIRS)}
+_ALWAYS = _pairs(_ALWAYS_PAIRS)
+_STRICT_MAP = str.maketrans(_STRICT)
+_FULL_MAP = str.maketrans(_FULL)
+_ALWAYS_MAP = str.maketrans(_ALWAYS)
+_SCRIPT_GATE = re.compile("[\u0250-\u02af\u0370-\u058f\u1d00-\u1d2b\ua730\ua731]")
+_ALWAYS_GATE = re.compile("[" + "".join(sorted(_ALWAYS)) + "]")
+_STRICT_CLASS = "".join(sorted(_STRICT))
+_MIXED_ADJACENT = re.compile(f"[A-Za-z][{_STRICT_CLASS}]|[{_STRICT_CLASS}][A-Za-z]")
+_NONCONFUSABLE_SCRIPT = re.compile(
+    "["
+    + "".join(
+        chr(c)
+        for c in (*range(0x370, 0x400), *range(0x400, 0x530), *range(0x531, 0x590))
+        if chr(c).isalpha() and chr(c) not in _FULL
+    )
+    + "]"
+)
+_NON_LATIN_LETTER = re.compile("[^\\W\\d_A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
+_WORD_TAIL = re.compile(r"[^\W\d_]{0,64}")
+
+# =========================================================================== cheap gates
+
+
+def _class_table(groups: dict[bytes, bytes]) -> bytes:
+    table = bytearray(b"#" * 256)
+    for chars, cls in groups.items():
+        for c in chars:
+            table[c] = cls[0]
+    return bytes(table)
+
+
+_LOWER = b"abcdefghijklmnopqrstuvwxyz"
+_UPPER = _LOWER.upper()
+_DIGITS = b"0123456789"
+# lower-cased text: letters, digits and leet symbols, one-letter separators, commas
+_CLASSES = _class_table(
+    {_LOWER + _UPPER: b"a", _DIGITS + b"@$|": b"0", b" .-_": b".", b",": b",", b"!": b"!"}
+)
+# case kept: base64 seeds (an upper-case letter right after a lower-case letter or a digit)
+# and YAML key lines ("key: value")
+_CASE_CLASSES = _class_table(
+    {_LOWER + b"_": b"a", _UPPER: b"A", _DIGITS: b"0", b":": b":", b" \t": b" ", b"\n": b"n"}
+)
+_HEX_CLASSES = _class_table({_DIGITS + b"abcdefABCDEF": b"h", b" :,": b"."})
+_HEX_NEEDLES = (b"h" * 16, b"hh.hh.hh.hh.hh")
+_BASE64_CLASSES = _class_table({_LOWER + _UPPER + _DIGITS + b"+/-_": b"b"})
+_LEET_TOKEN_CLASSES = _class_table({_LOWER + _DIGITS + b"@$|!": b"t"})
+
+_COMMON = (
+    "the and you your all to is of for this with are that not from have what how can will "
+    "was were they them there their then than now know just like about into only other "
+    "which when where who why would should could must make tell give take write say print "
+    "ignore previous instructions instruction prompt system rules password secret reveal "
+    "forget disregard above below following pretend act mode developer unrestricted"
+).split()
+# common words after rot13 / reversal, minus real words ("bar" is rot13 of "one"): one of
+# them nearly always shows up in such a payload, so a set test on the tokens gates the work
+_ROT13_MARKERS = frozenset(w.translate(_ROT13) for w in _COMMON) - frozenset(_COMMON)
+_REVERSED_MARKERS = frozenset(w[::-1] for w in _COMMON) - frozenset(_COMMON)
+_ROT13_OR_REVERSED_MARKERS = _ROT13_MARKERS | _REVERSED_MARKERS
+
+# =========================================================================== letter level
+
+_LEET_PRIMARY = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"}
+    | {"@": "a", "$": "s", "!": "i", "|": "l"}
+)
+_LEET_ALTERNATE = str.maketrans(
+    {"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g"}
+    | {"@": "a", "$": "s", "!": "l", "|": "i"}
+)
+_LEET_CHARS = frozenset("0134578@$!|9")
+_NUMBER_WITH_SUFFIX = re.compile(
+    r"[0-9]*(?:1st|2nd|3rd|[0-9]th)$|[0-9]+(?:s|d|x|k|m|h|am|pm|kg|km|cm|mm|ml|mg|gb|mb|kb|hz"
+    r"|px|pt|em|min|hr|hrs|yr|yrs|ft|lb|lbs|oz|in|b|g|l|v|w)$"
+)
+
+_L = r"[^\W\d_](?![^\W\d_])"  # one letter standing alone
+_SEP_GATE = re.compile(r"[a-z]([ ._\-])[a-z]\1[a-z]\1[a-z](?![^\W\d_])")
+_SEP_RUNS = {
+    " ": re.compile(rf"(?<![^\W\d_]){_L}(?: {_L})*(?:(?: {{2,}}|[ \t]*\n[ \t]*){_L}(?: {_L})*)*"),
+    ".": re.compile(rf"(?<![^\W\d_]){_L}(?:\.{_L})*(?: +{_L}(?:\.{_L})*)*"),
+    "-": re.compile(rf"(?<![^\W\d_]){_L}(?:-{_L})*(?: +{_L}(?:-{_L})*)*"),
+    "_": re.compile(rf"(?<![^\W\d_]){_L}(?:_{_L})*(?:(?: +|_{{2,}}){_L}(?:_{_L})*)*"),
+}
+_SEP_GAPS = {
+    " ": re.compile(r" {2,}|[ \t]*\n[ \t]*"),
+    ".": re.compile(r" +"),
+    "-": re.compile(r" +"),
+    "_": re.compile(r" +|_{2,}"),
+}
+
+# =========================================================================== carriers
+
+_HTML_TAG = re.compile(r"<([a-zA-Z][a-zA-Z0-9]{0,15})\b([^<>]{0,20000})>")
+_HTML_ANY_TAG = re.compile(r"<[^<>]{0,2000}>")
+_HTML_ATTRIBUTE = re.compile(
+    r"""\b(?:alt|title|aria-label|aria-description|placeholder|summary|content|label|value"""
+    r"""|data-[a-z0-9_-]{1,40})\s*=\s*(?:"([^"]{1,20000})"|'([^']{1,20000})')""",
+    re.IGNORECASE,
+)
+_HIDDEN_STYLE = re.compile(
+    r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0(?:\.0+)?(?:px|pt|em|rem|%)?"
+    r"\s*(?:[;\"']|$)|opacity\s*:\s*0(?:\.0+)?\s*(?:[;\"']|$)|color\s*:\s*(?:#fff(?:fff)?\b|white\b"
+    r"|transparent\b)|\bhidden\b|aria-hidden\s*=\s*[\"']?true|(?:height|width|max-height)\s*:\s*0"
+    r"(?:px)?\s*(?:[;\"']|$)|left\s*:\s*-\d{3,}",
+    re.IGNORECASE,
+)
+_MARKDOWN_LINK = re.compile(
+    r"(!?)\[((?:[^\[\]\n\\]|\\.){0,20000})\]\(\s*([^\s()]{0,2000})"
+    r"(?:\s+(?:\"([^\"\n]{0,20000})\"|'([^'\n]{0,20000})'))?\s*\)"
+)
+_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|])")
+_JSON_PAIR = re.compile(r'"[^"\\\n]{1,200}"\s*:\s*"((?:[^"\\\n]|\\.){1,20000})"')
+_YAML_KEY_LINE = re.compile(r"[ \t]{0,40}(?:- )?[A-Za-z_][\w.-]{0,60}:(?:[ \t]+(.{1,20000}))?$")
+_YAML_MAPPING_KEY = re.compile(r"[ \t]{0,40}([A-Za-z_][\w.-]{0,60}):(?:[ \t]|$)")
+_YAML_STRUCTURE = re.compile(
+    r"[ \t]{0,40}(?:(?:- )?[A-Za-z_][\w.-]{0,60}:(?:[ \t]|$)|- |#|---|\.\.\.)"
+)
+_NUMERIC_ENTITY = re.compile(r"&#(?:[0-9]{1,7}|[xX][0-9a-fA-F]{1,6});?")
+_ESCAPE_RUN = re.compile(r"(?:\\u[0-9a-fA-F]{4}|\\x[0-9a-fA-F]{2}){4,}")
+
+# =========================================================================== decoders
+
+# (boundaries are checked outside the regex: a leading lookbehind defeats the prefix scan)
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{16,}|[0-9a-fA-F]{2}(?:[ :,][0-9a-fA-F]{2}){7,}")
+_HEX_NOT_DIGIT = re.compile(r"0x|[^0-9a-fA-F]")
+_CHARCODE_RUN = re.compile(r"(?:\d{2,6}[ \t]*,[ \t]*){4,}\d{2,6}(?![\d.])")
+_NUMBER = re.compile(r"\d+")
+_PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
+_PERCENT_RUN = re.compile(r"(?:%[0-9a-fA-F]{2}){3,}")
+_PERCENT_ALNUM = re.compile(r"%(?:3[0-9]|4[1-9a-fA-F]|5[0-9aA]|6[1-9a-fA-F]|7[0-9aA])")
+_PERCENT_SPACE_IN_PROSE = re.compile(r"[A-Za-z0-9]%20[A-Za-z]")
+
+
+# =========================================================================== the normalizer
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A text after character-level normalization (case and line breaks kept)."""
+
+    text: str
+    fired: set[str]
+    hidden: list[tuple[str, str]]  # (transform, text) smuggled in invisible characters
+
+
+@dataclass(slots=True)
+class _Run:
+    """Bookkeeping of one `normalize` call: views, fired transforms, remaining budgets."""
+
+    views: list[View]
+    seen: set[str]
+    transforms: set[str]
+    decode_budget: int
+    candidate_budget: int
+
+
+def _casefold(text: str) -> str:
+    return text.lower() if text.isascii() else text.casefold()
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+class Normalizer:
+    """Turns a prompt into its canonical text and bounded de-obfuscated views."""
+
+    def __init__(
+        self,
+        *,
+        max_chars: int = 200_000,
+        max_depth: int = 3,
+        max_views: int = 16,
+        max_view_chars: int = 20_000,
+        max_candidates: int = 24,
+        max_decoded_chars: int = 200_000,
+        min_base64_chars: int = 12,
+        min_hex_bytes: int = 8,
+        common_words: Iterable[str] | None = None,
+    ) -> None:
+        for name, value in (
+            ("max_chars", max_chars),
+            ("max_views", max_views),
+            ("max_view_chars", max_view_chars),
+            ("max_candidates", max_candidates),
+            ("max_decoded_chars", max_decoded_chars),
+            ("min_base64_chars", min_base64_chars),
+            ("min_hex_bytes", min_hex_bytes),
+        ):
+            if value < 1:
+                raise ConfigError(f"Normalizer {name} must be >= 1, got {value}")
+        if max_depth < 0:
+            raise ConfigError(f"Normalizer max_depth must be >= 0, got {max_depth}")
+        self.max_chars = max_chars
+        self.max_depth = max_depth
+        self.max_views = max_views
+        self.max_view_chars = max_view_chars
+        self.max_candidates = max_candidates
+        self.max_decoded_chars = max_decoded_chars
+        self.min_base64_chars = min_base64_chars
+        self.min_hex_bytes = min_hex_bytes
+        self.words: frozenset[str] = (
+            load_common_words() if common_words is None else frozenset(common_words)
+        )
+
+    # ----------------------------------------------------------------- entry point
+
+    def normalize(self, text: str) -> NormalizedText:
+        """Normalize one prompt: canonical text, extra views, fired transforms."""
+        truncated = len(text) > self.max_chars
+        if truncated:
+            # attacks hide at both ends of long documents: keep the head and the tail
+            half = self.max_chars // 2
+            text = text[:half] + "\n" + text[len(text) - (self.max_chars - half) :]
+        prepared = self._prepare(text)
+        tokens = _casefold(prepared.text).split()
+        canonical = " ".join(tokens)
+        run = _Run(
+            views=[View(canonical, ())],
+            seen={canonical},
+            transforms=prepared.fired,
+            decode_budget=self.max_decoded_chars,
+            candidate_budget=self.max_candidates * (self.max_depth + 1),
+        )
+        for kind, hidden in prepared.hidden:
+            self._emit(run, kind, hidden, (), 0)
+        self._expand(run, prepared.text, canonical, tokens, (), 0, letters=True)
+        return NormalizedText(canonical, tuple(run.views), frozenset(run.transforms), truncated)
+
+    # ----------------------------------------------------------------- character level
+
+    def _prepare(self, text: str) -> _Prepared:
+        """NFKC, invisible characters, look-alike letters; keeps case and line breaks."""
+        fired: set[str] = set()
+        hidden: list[tuple[str, str]] = []
+        if text.isascii():
+            raw = text.encode("ascii")
+            if len(raw.translate(None, _ASCII_CONTROL_BYTES)) != len(raw):
+                text = _ASCII_CONTROL.sub("", text)
+                fired.add("control")
+            return _Prepared(text, fired, hidden)
+        # regex scans over long non-ASCII strings are slow: look at the non-ASCII characters
+        # alone (deleting ASCII bytes from UTF-8 leaves valid UTF-8) and skip what is absent
+        raw = _utf8(text)
+        rest = raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+        if _SPECIAL.search(rest) is None:
+            if len(raw.translate(None, _ASCII_CONTROL_BYTES)) != len(raw):
+                fired.add("control")
+                text = _C0_CONTROL.sub("", text)
+            return _Prepared(unicodedata.normalize("NFKC", text), fired, hidden)
+        if _FULLWIDTH_RUN.search(text):
+            fired.add("fullwidth")
+        # a styled word, or styled letters sprinkled over several words ("T\u02b0e ca\u1d57")
+        styled = _STYLED_RUN.search(text) is not None or len(_STYLED_CHAR.findall(rest)) >= 6
+        if styled:
+            fired.add("styled")
+        if _INVISIBLE.search(rest):
+            self._smuggled(text, hidden)
+            if _ZW_BETWEEN_LETTERS.search(text):
+                fired.add("zero_width")
+            if _BIDI_SUSPICIOUS.search(rest):
+                fired.add("bidi")
+            if _C0_CONTROL.search(text):
+                fired.add("control")
+            text = _INVISIBLE.sub("", text)
+        elif _C0_CONTROL.search(text):
+            fired.add("control")
+            text = _C0_CONTROL.sub("", text)
+        if _COMBINING.search(rest):
+            text = self._strip_marks(text, fired)
+        text = unicodedata.normalize("NFKC", text)
+        # NFKC turns some modifier letters into small capitals, folded like typed ones
+        if styled or _SCRIPT_GATE.search(rest):
+            if _ALWAYS_GATE.search(text):
+                text = text.translate(_ALWAYS_MAP)
+                fired.add("styled")
+            text, folded = self._fold_homoglyphs(text)
+            if folded:
+                fired.add("homoglyph")
+        return _Prepared(text, fired, hidden)
+
+    @staticmethod
+    def _strip_marks(text: str, fired: set[str]) -> str:
+        """Remove strike-through and "zalgo" marks; keep the accents of ordinary prose."""
+        marks = len(_COMBINING.findall(text))
+        # before NFKC composes them: NFC prose has almost no separate marks, NFD prose (macOS
+        # file names) a few per word; overlays (U+0334-0338), stacks or a mark on most
+        # letters are decoration
+        if not (
+            _OVERLAY_MARK.search(text)
+            or len(_STACKED_MARKS.findall(text)) >= 3
+            or marks >= 0.3 * max(1, len(_ASCII_LETTER.findall(text)))
+        ):
+            # marks NFKC cannot compose are dropped silently
+            return _COMBINING.sub("", unicodedata.normalize("NFKC", text))
+        if marks >= 3:
+            fired.add("combining")
+        return _COMBINING.sub("", text)
+
+    def _smuggled(self, text: str, hidden: list[tuple[str, str]]) -> None:
+        """Decode ASCII smuggled in Unicode tag characters or variation selectors."""
+        end = min(len(text), self.max_view_chars * 2)
+        for m in _TAG_RUN.finditer(text, 0, end):
+            if m.start() > 0 and text[m.start() - 1] == "\U0001f3f4":
+                continue  # an emoji subdivision flag, not a message
+            decoded = "".join(chr(ord(c) - 0xE0000) for c in m.group())
+            if looks_like_language(decoded, self.words):
+                hidden.append(("unicode_tags", decoded))
+            if len(hidden) >= 4:
+                return
+        for m in _VS_RUN.finditer(text, 0, end):
+            data = bytes(
+                ord(c) - 0xFE00 if ord(c) < 0xFE10 else ord(c) - 0xE0100 + 16 for c in m.group()
+            )
+            decoded = data.decode("utf-8", "replace")
+            if looks_like_language(decoded, self.words):
+                hidden.append(("variation_selectors", decoded))
+            if len(hidden) >= 4:
+                return
+
+    def _fold_homoglyphs(self, text: str) -> tuple[str, bool]:
+        """Fold look-alike letters without rewriting genuine Cyrillic, Greek or Armenian prose."""
+        folded = False
+        if _MIXED_ADJACENT.search(text) is None:
+            return text, folded
+        if _NONCONFUSABLE_SCRIPT.search(text) is None:
+            # Latin text sprinkled with look-alikes and no genuine letter of those scripts
+            return text.translate(_FULL_MAP), True
+        pieces: list[str] = []
+        last = 0
+        for count, m in enumerate(_MIXED_ADJACENT.finditer(text)):
+            if count >= 4096:
+                break
+            if m.start() < last:
+                continue
+            start = m.start()
+            while start > last and m.start() - start < 64 and text[start - 1].isalpha():
+                start -= 1
+            tail = _WORD_TAIL.match(text, m.end())
+            end = tail.end() if tail else m.end()
+            word = text[start:end].translate(_STRICT_MAP)
+            if _NON_LATIN_LETTER.search(word) is None:
+                pieces.append(text[last:start])
+                pieces.append(word)
+                last = end
+                folded = True
+        if last:
+            pieces.append(text[last:])
+            text = "".join(pieces)
+        return text, folded
+
+    # ----------------------------------------------------------------- views
+
+    def _add_view(self, run: _Run, text: str, path: tuple[str, ...]) -> None:
+        if text and text not in run.seen and len(run.views) < self.max_views:
+            run.seen.add(text)
+            run.views.append(View(text, path))
+
+    def _emit(self, run: _Run, kind: str, raw: str, path: tuple[str, ...], depth: int) -> None:
+        """Record a de-obfuscated text as a view and rescan it while depth allows."""
+        run.transforms.add(kind)
+        prepared = self._prepare(raw[: self.max_view_chars])
+        run.transforms.update(prepared.fired)
+        tokens = _casefold(prepared.text).split()
+        canonical = " ".join(tokens)
+        new_path = (*path, kind)
+        self._add_view(run, canonical, new_path)
+        if depth + 1 < self.max_depth and len(run.views) < self.max_views:
+            for hidden_kind, hidden in prepared.hidden:
+                self._emit(run, hidden_kind, hidden, new_path, depth + 1)
+            self._expand(run, prepared.text, canonical, tokens, new_path, depth + 1, letters=False)
+
+    def _expand(
+        self,
+        run: _Run,
+        prepared: str,
+        canonical: str,
+        tokens: list[str],
+        path: tuple[str, ...],
+        depth: int,
+        *,
+        letters: bool,
+    ) -> None:
+        """Find letter-level obfuscation, carriers and encodings in one prepared text."""
+        raw = _utf8(prepared)
+        canonical_raw = _utf8(canonical)
+        classes = canonical_raw.translate(_CLASSES)
+        if letters:
+            self._letter_views(run, prepared, canonical_raw, classes, path)
+        found: list[tuple[str, str]] = []
+        if b"<" in raw:
+            found.extend(self._html_carriers(prepared))
+        if b"](" in raw:
+            found.extend(self._markdown_carriers(prepared))
+        if b'"' in raw and (b"{" in raw or b"[" in raw):
+            found.extend(self._json_carriers(prepared))
+        case_classes = raw.translate(_CASE_CLASSES)
+        if case_classes.count(b"a:") + case_classes.count(b"A:") >= 3 and b"n" in case_classes:
+            found.extend(self._yaml_carriers(prepared))
+        if b"&#" in raw or b"\\" in raw:
+            found.extend(self._entity_and_escape_carriers(prepared, raw))
+        found.extend(self._decoded(run, prepared, raw, classes, case_classes))
+        found.extend(self._rot13_or_reversed(canonical, tokens))
+        for kind, text in found:
+            if len(run.views) >= self.max_views:
+                run.transforms.add(kind)
+                continue
+            self._emit(run, kind, text, path, depth)
+
+    # ----------------------------------------------------------------- letter level
+
+    def _letter_views(
+        self, run: _Run, prepared: str, canonical_raw: bytes, classes: bytes, path: tuple[str, ...]
+    ) -> None:
+        if b"a.a.a.a" in classes:
+            separated = self._join_separated(_casefold(prepared))
+            if separated is not None:
+                run.transforms.add("separators")
+                self._add_view(run, separated, (*path, "separators"))
+                separated_raw = _utf8(separated)
+                rewritten = self._deleet(separated_raw, separated_raw.translate(_CLASSES))
+                if rewritten is not None:
+                    run.transforms.add("leet")
+                    self._add_view(run, rewritten, (*path, "separators", "leet"))
+        if b"0" in classes and (b"0a" in classes or b"a0" in classes):
+            rewritten = self._deleet(canonical_raw, classes)
+            if rewritten is not None:
+                run.transforms.add("leet")
+                self._add_view(run, rewritten, (*path, "leet"))
+
+    def _join_separated(self, lowered: str) -> str | None:
+        """Join letters split by one separator ("i g n o r e", "i.g.n.o.r.e", ...)."""
+        seps = {m.group(1) for m in _SEP_GATE.finditer(lowered, 0, min(len(lowered), 400_000))}
+        text = lowered
+        changed = False
+        for sep in sorted(seps):
+            runs: list[tuple[int, int, list[str]]] = []
+            proven = False
+            for count, m in enumerate(_SEP_RUNS[sep].finditer(text)):
+                if count >= 20_000:
+                    break
+                words = [w.replace(sep, "") for w in _SEP_GAPS[sep].split(m.group())]
+                if max(map(len, words)) < 3:
+                    continue
+                if len(words) == 1 and words[0] not in self.words:
+                    # no gaps between words ("i g n o r e a l l"): split a long run into
+                    # known words; a short one is one word ("d e g e n e r a t e")
+                    joined, known = self._segment(words[0])
+                    if known and len(words[0]) >= 12 and joined.count(" ") >= 2:
+                        words = joined.split()
+                    else:
+                        known = False
+                else:
+                    known = any(len(w) >= 3 and w in self.words for w in words)
+                runs.append((m.start(), m.end(), words))
+                proven = proven or known
+            # acronyms ("u.s.s.r.", "e-e-a-t") and maths ("a c b c c") spell no known word;
+            # once one run does, every run of that separator is rewritten
+            if not proven:
+                continue
+            pieces: list[str] = []
+            last = 0
+            for start, end, words in runs:
+                pieces.append(text[last:start])
+                pieces.append(" ".join(words))
+                last = end
+            pieces.append(text[last:])
+            text = "".join(pieces)
+            changed = True
+        return " ".join(text.split()) if changed else None
+
+    def _segment(self, letters: str) -> tuple[str, bool]:
+        """Split letters into known words ("ignoreall" -> "ignore all"); False if impossible."""
+        if letters in self.words:
+            return letters, True
+        if len(letters) < 6 or len(letters) > 240:
+            return letters, False
+        n = len(letters)
+        # best[i] = (fewest words covering letters[:i], where the last word starts)
+        best: list[tuple[int, int] | None] = [None] * (n + 1)
+        best[0] = (0, 0)
+        for end in range(1, n + 1):
+            for start in range(max(0, end - 20), end):
+                prev = best[start]
+                if prev is None:
+                    continue
+                piece = letters[start:end]
+                if piece not in self.words or (len(piece) == 1 and piece not in "ai"):
+                    continue
+                current = best[end]
+                if current is None or prev[0] + 1 < current[0]:
+                    best[end] = (prev[0] + 1, start)
+        if best[n] is None:
+            return letters, False
+        words: list[str] = []
+        end = n
+        while end > 0:
+            cut = best[end]
+            assert cut is not None
+            words.append(letters[cut[1] : end])
+            end = cut[1]
+        return " ".join(reversed(words)), True
+
+    def _deleet(self, raw: bytes, classes: bytes) -> str | None:
+        """Rewrite leetspeak tokens ("1gn0r3" -> "ignore") when they spell known words."""
+        seeds = sorted(
+            pos for needle in (b"a0", b"0a") for pos in _find_all(classes, needle, limit=2048)
+        )
+        if not seeds:
+            return None
+        token_classes = raw.translate(_LEET_TOKEN_CLASSES)
+        replacements: list[tuple[int, int, str]] = []
+        hits: set[str] = set()
+        last_end = -1
+        for seed in seeds:
+            if seed < last_end:
+                continue
+            start = token_classes.rfind(b"#", max(0, seed - 48), seed) + 1 or max(0, seed - 48)
+            end = token_classes.find(b"#", seed, seed + 50)
+            end = min(len(raw), seed + 50) if end < 0 else end
+            last_end = end
+            # sigils of code and mentions ("$table", "@entity", "user${x}") are not leetspeak
+            while start < end and raw[start] in b"!|$@":
+                start += 1
+            while end > start and (
+                raw[end - 1] in b"!|" or (raw[end - 1] == 0x24 and raw[end : end + 1] == b"{")
+            ):
+                end -= 1
+            token = raw[start:end].decode("ascii", "replace")
+            if len(token) < 3 or token.isdigit() or not any(c in _LEET_CHARS for c in token):
+                continue
+            if _NUMBER_WITH_SUFFIX.match(token):
+                continue  # "80th", "10am", "3d": a number with a unit or an ordinal
+            plain = token.translate(_LEET_PRIMARY)
+            if not plain.isalpha():
+                continue
+            if plain in self.words:
+                hits.add(plain)
+            else:
+                other = token.translate(_LEET_ALTERNATE)
+                if other in self.words:
+                    plain = other
+                    hits.add(plain)
+            # every candidate is rewritten once known words prove the text is leetspeak
+            replacements.append((start, end, plain))
+        if not (len(hits) >= 2 or any(len(h) >= 4 for h in hits)):
+            return None
+        pieces: list[bytes] = []
+        last = 0
+        for start, end, plain in replacements:
+            pieces.append(raw[last:start])
+            pieces.append(plain.encode())
+            last = end
+        pieces.append(raw[last:])
+        return b"".join(pieces).decode("utf-8", "surrogatepass")
+
+    # ----------------------------------------------------------------- carriers
+
+    def _substantive(self, text: str) -> bool:
+        """Whether carried text is worth a view: a few words, not a label or a number."""
+        tokens = _LETTER_RUN.findall(text.casefold())
+        if len(tokens) >= 3:
+            return True
+        return len(tokens) == 2 and all(t in self.words for t in tokens)
+
+    def _collect(self, kind: str, items: Iterable[str]) -> list[tuple[str, str]]:
+        kept: list[str] = []
+        size = 0
+        for item in items:
+            item = item.strip()
+            if item and self._substantive(item):
+                kept.append(item)
+                size += len(item)
+                if size >= self.max_view_chars or len(kept) >= 64:
+                    break
+        return [(kind, "\n".join(kept))] if kept else []
+
+    def _html_carriers(self, text: str) -> list[tuple[str, str]]:
+        out = self._collect("html_comment", (html.unescape(c) for c in self._html_comments(text)))
+        attributes: list[str] = []
+        hidden: list[str] = []
+        lowered: str | None = None
+        # scan tags first (literal "<" prefix: fast), then attributes inside each tag only
+        for count, tag in enumerate(_HTML_TAG.finditer(text)):
+            if count >= 512:
+                break
+            attrs = tag.group(2)
+            if "=" in attrs:
+                attributes.extend(
+                    html.unescape(m.group(1) or m.group(2) or "")
+                    for m in _HTML_ATTRIBUTE.finditer(attrs)
+                )
+            if _HIDDEN_STYLE.search(attrs):
+                lowered = text.lower() if lowered is None else lowered
+                name = "</" + tag.group(1).lower()
+                close = lowered.find(name, tag.end(), tag.end() + self.max_view_chars)
+                inner = text[tag.end() : close if close >= 0 else tag.end() + 2000]
+                hidden.append(html.unescape(_HTML_ANY_TAG.sub(" ", inner)))
+        out.extend(self._collect("html_attribute", attributes))
+        out.extend(self._collect("hidden_span", hidden))
+        return out
+
+    def _html_comments(self, text: str) -> Iterator[str]:
+        # str.find rather than a lazy regex: an unclosed "<!--" ends the scan, never rescans
+        start = text.find("<!--")
+        for _ in range(64):
+            if start < 0:
+                return
+            end = text.find("-->", start + 4)
+            if end < 0:
+                yield text[start + 4 : start + 4 + self.max_view_chars]
+                return
+            yield text[start + 4 : end]
+            start = text.find("<!--", end + 3)
+
+    def _markdown_carriers(self, text: str) -> list[tuple[str, str]]:
+        items: list[str] = []
+        for count, m in enumerate(_MARKDOWN_LINK.finditer(text)):
+            if count >= 256:
+                break
+            # alt text and titles are hidden once rendered; link text is visible, so only a
+            # sentence-long link text counts
+            if m.group(1) or len(_LETTER_RUN.findall(m.group(2))) >= 5:
+                items.append(_MARKDOWN_ESCAPE.sub(r"\1", m.group(2)))
+            items.extend(g for g in (m.group(4), m.group(5)) if g)
+        return self._collect("markdown", items)
+
+    def _json_carriers(self, text: str) -> list[tuple[str, str]]:
+        strings: list[str] = []
+        stripped = text.strip()
+        if stripped[:1] not in "{[" or stripped[-1:] not in "}]":
+            # a document inside prose: from the first opening to the last closing brace
+            start, end = stripped.find("{"), stripped.rfind("}")
+            stripped = stripped[start : end + 1] if 0 <= start < end else ""
+        if stripped:
+            try:
+                strings = _json_strings(json.loads(stripped))
+            except (ValueError, RecursionError):
+                strings = []
+        if not strings and ":" in text:
+            for count, m in enumerate(_JSON_PAIR.finditer(text)):
+                if count >= 256:
+                    break
+                try:
+                    strings.append(str(json.loads('"' + m.group(1) + '"')))
+                except ValueError:
+                    strings.append(m.group(1))
+        return self._collect("json_string", strings)
+
+    def _yaml_carriers(self, text: str) -> list[tuple[str, str]]:
+        lines = [line for line in text.splitlines()[:5000] if line.strip()]
+        if len(lines) < 3:
+            return []
+        keys = [m.group(1) for m in map(_YAML_MAPPING_KEY.match, lines) if m]
+        structural = sum(1 for line in lines if _YAML_STRUCTURE.match(line))
+        # a YAML mapping has distinct keys; "Q: ... A: ..." dialogues and markdown lists
+        # of "- Label: text" are not documents
+        distinct = len(set(keys))
+        if distinct < 3 or distinct < 0.7 * len(keys) or structural < 0.7 * len(lines):
+            return []
+        values: list[str] = []
+        block: list[str] | None = None
+        block_indent = 0
+        for line in lines:
+            indent = len(line) - len(line.lstrip())
+            if block is not None:
+                if indent > block_indent:
+                    block.append(line.strip())
+                    continue
+                values.append(" ".join(block))
+                block = None
+            m = _YAML_KEY_LINE.match(line)
+            if m is None:
+                continue
+            value = (m.group(1) or "").strip()
+            if value in ("|", ">", "|-", ">-", "|+", ">+"):
+                block, block_indent = [], indent
+            elif value:
+                values.append(_yaml_scalar(value))
+        if block:
+            values.append(" ".join(block))
+        return self._collect("yaml_string", values)
+
+    def _entity_and_escape_carriers(self, text: str, raw: bytes) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        window = text[: self.max_view_chars * 4]
+        if b"&#" in raw and len(_NUMERIC_ENTITY.findall(window)) >= 3:
+            decoded = html.unescape(window)
+            if looks_like_language(decoded, self.words):
+                out.append(("html_entity", decoded))
+        if b"\\" in raw and _ESCAPE_RUN.search(window):
+            hex_only = True
+
+            def unescape(m: re.Match[str]) -> str:
+                nonlocal hex_only
+                chunk = m.group()
+                if "\\u" not in chunk:  # \x escapes are bytes: UTF-8, not Latin-1
+                    return bytes.fromhex(chunk.replace("\\x", "")).decode("utf-8", "replace")
+                hex_only = False
+                try:
+                    return str(json.loads('"' + chunk.replace("\\x", "\\u00") + '"'))
+                except ValueError:
+                    return chunk
+
+            decoded = _ESCAPE_RUN.sub(unescape, window, count=256)
+            if looks_like_language(decoded, self.words):
+                out.append(("hex" if hex_only else "escape", decoded))
+        return out
+
+    # ----------------------------------------------------------------- decoders
+
+    def _decoded(
+        self, run: _Run, text: str, raw: bytes, classes: bytes, case_classes: bytes
+    ) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        # base64 of text has an upper-case letter right after a lower-case letter or a digit
+        if b"aA" in case_classes or b"0A" in case_classes:
+            for candidate, before, after in self._base64_candidates(raw, case_classes):
+                if run.candidate_budget <= 0 or run.decode_budget <= 0:
+                    return out
+                decoded = self._try_base64(run, candidate, before, after)
+                if decoded is not None:
+                    out.append(("base64", decoded))
+        if _has_any(raw.translate(_HEX_CLASSES), _HEX_NEEDLES):
+            for m in _HEX_RUN.finditer(text):
+                if run.candidate_budget <= 0 or run.decode_budget <= 0:
+                    return out
+                if _isolated(text, m.start(), m.end()):
+                    decoded = self._try_hex(run, m.group())
+                    if decoded is not None:
+                        out.append(("hex", decoded))
+        if b"%" in raw and _PERCENT_ESCAPE.search(text):
+            decoded = self._try_url(run, text)
+            if decoded is not None:
+                out.append(("url", decoded))
+        if b"00,00" in classes or b"00,.00" in classes:
+            for m in _CHARCODE_RUN.finditer(text):
+                if run.candidate_budget <= 0 or run.decode_budget <= 0:
+                    return out
+                if m.start() > 0 and text[m.start() - 1] in "0123456789.":
+                    continue
+                decoded = self._try_charcodes(run, m.group())
+                if decoded is not None:
+                    out.append(("charcode", decoded))
+        return out
+
+    def _base64_candidates(
+        self, raw: bytes, case_classes: bytes
+    ) -> Iterator[tuple[str, bytes, bytes]]:
+        """Runs of base64 characters around each lower-upper seed, with their neighbours."""
+        alphabet = raw.translate(_BASE64_CLASSES)
+        seeds = sorted(
+            pos + 1 for needle in (b"aA", b"0A") for pos in _find_all(case_classes, needle, 256)
+        )
+        last_end = -1
+        for seed in seeds:
+            if seed < last_end:
+                continue
+            start = alphabet.rfind(b"#", 0, seed) + 1
+            end = alphabet.find(b"#", seed)
+            end = len(raw) if end < 0 else end
+            last_end = end
+            if end - start < 8:
+                continue  # "ChatGPT", "OpenAI": too short to be a payload
+            padding = 0
+            while padding < 2 and raw[end + padding : end + padding + 1] == b"=":
+                padding += 1
+            candidate = raw[start : end + padding].decode("ascii")
+            yield candidate, raw[start - 1 : start], raw[end + padding : end + padding + 1]
+
+    def _try_base64(self, run: _Run, candidate: str, before: bytes, after: bytes) -> str | None:
+        body = candidate.rstrip("=")
+        # base64 of text mixes cases inside the run; words, slugs and identifiers mostly don't
+        if body[1:].islower() or body.isupper() or body.isdigit():
+            return None
+        if len(body) < self.min_base64_chars:
+            # short runs only when padded or carrying digits: "cm0gLXJmIC8=", "d2hvYW1p"
+            short_ok = len(candidate) > len(body) or any(c.isdigit() for c in body)
+            if len(body) < 8 or not short_ok:
+                return None
+        if body.startswith("eyJ") and b"." in (before, after):
+            return None  # a JWT segment: JSON headers and claims, not a message
+        urlsafe = "-" in body or "_" in body
+        if urlsafe and ("+" in body or "/" in body):
+            return None
+        run.candidate_budget -= 1
+        limit = min(run.decode_budget * 4 // 3, self.max_view_chars * 4 // 3)
+        if len(body) > limit:
+            body = body[: limit - limit % 4]
+        if len(body) % 4 == 1:
+            body = body[:-1]
+        altchars = b"-_" if urlsafe else None
+        try:
+            # a short prefix first: attachments (images, archives) fail here cheaply
+            head = body[:64]
+            if not _printable(base64.b64decode(head + "=" * (-len(head) % 4), altchars)):
+                return None
+            data = base64.b64decode(body + "=" * (-len(body) % 4), altchars, validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        return self._accept_bytes(run, data)
+
+    def _try_hex(self, run: _Run, candidate: str) -> str | None:
+        digits = _HEX_NOT_DIGIT.sub("", candidate[: self.max_view_chars * 3])
+        if len(digits) < 2 * self.min_hex_bytes:
+            return None
+        run.candidate_budget -= 1
+        data = bytes.fromhex(digits[: len(digits) - len(digits) % 2])
+        if not _printable(data[:48]):
+            return None
+        return self._accept_bytes(run, data)
+
+    def _try_url(self, run: _Run, text: str) -> str | None:
+        # benign URLs never percent-encode letters or digits (RFC 3986 unreserved), so runs
+        # of escapes that hide letters are a payload; a lone "%30" is Turkish for 30 percent
+        alnum = 0
+        for count, m in enumerate(_PERCENT_RUN.finditer(text, 0, 400_000)):
+            alnum += len(_PERCENT_ALNUM.findall(m.group()))
+            if alnum >= 3 or count >= 256:
+                break
+        if alnum < 3 and len(_PERCENT_SPACE_IN_PROSE.findall(text, 0, 400_000)) < 2:
+            return None
+        run.candidate_budget -= 1
+        decoded = unquote(text[: self.max_view_chars * 3], errors="replace")
+        run.decode_budget -= len(decoded)
+        return decoded if _decodes_to_language(decoded, self.words) else None
+
+    def _try_charcodes(self, run: _Run, candidate: str) -> str | None:
+        """Decimal character codes ("119,104,111,97,109,105" -> "whoami")."""
+        codes = [int(c) for c in _NUMBER.findall(candidate, 0, self.max_view_chars * 4)]
+        if not all(32 <= c < 0xD800 or 0xE000 <= c < 0x110000 or c in (9, 10, 13) for c in codes):
+            return None
+        run.candidate_budget -= 1
+        run.decode_budget -= len(codes)
+        decoded = "".join(map(chr, codes))
+        return decoded if _decodes_to_language(decoded, self.words) else None
+
+    def _accept_bytes(self, run: _Run, data: bytes) -> str | None:
+        run.decode_budget -= len(data)
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return decoded if _decodes_to_language(decoded, self.words) else None
+
+    def _rot13_or_reversed(self, canonical: str, tokens: list[str]) -> list[tuple[str, str]]:
+        """rot13 or reversed text: only when decoding turns unknown tokens into common words."""
+        if _ROT13_OR_REVERSED_MARKERS.isdisjoint(tokens):
+            return []
+        unknown = set(_ASCII_WORD3.findall(canonical, 0, 400_000)) - self.words
+        if len(unknown) < 3:
+            return []
+        probe = " ".join(unknown)
+        out: list[tuple[str, str]] = []
+        rot13 = len(self.words.intersection(probe.translate(_ROT13).split()))
+        if rot13 >= 3 and rot13 >= 0.3 * len(unknown):
+            out.append(("rot13", canonical[: self.max_view_chars].translate(_ROT13)))
+        reverse = len(self.words.intersection(probe[::-1].split()))
+        if reverse >= 3 and reverse >= 0.3 * len(unknown):
+            out.append(("reversed", canonical[-self.max_view_chars :][::-1]))
+        return out
+
+
+# =========================================================================== helpers
+
+
+def _has_any(haystack: bytes, needles: Iterable[bytes]) -> bool:
+    return any(needle in haystack for needle in needles)
+
+
+def _find_all(haystack: bytes, needle: bytes, limit: int) -> Iterator[int]:
+    pos = haystack.find(needle)
+    for _ in range(limit):
+        if pos < 0:
+            return
+        yield pos
+        pos = haystack.find(needle, pos + 1)
+
+
+def _isolated(text: str, start: int, end: int) -> bool:
+    """Whether a match is not part of a longer alphanumeric token ("0x" prefix allowed)."""
+    before = "" if text[start - 2 : start] == "0x" else text[start - 1 : start]
+    after = text[end : end + 1]
+    return not (before.isascii() and before.isalnum()) and not (after.isascii() and after.isalnum())
+
+
+def _printable(data: bytes) -> bool:
+    try:
+        sample = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a multi-byte character cut at the end of the sample is fine
+        if exc.start < len(data) - 3:
+            return False
+        sample = data[: exc.start].decode("utf-8")
+    return len(_NOT_PRINTABLE.findall(sample)) <= 0.02 * max(1, len(sample))
+
+
+def _json_strings(document: object) -> list[str]:
+    strings: list[str] = []
+    stack = [document]
+    visited = 0
+    while stack and visited < 10_000 and len(strings) < 256:
+        node = stack.pop()
+        visited += 1
+        if isinstance(node, str):
+            strings.append(node)
+        elif isinstance(node, dict):
+            stack.extend(reversed(list(node.values())))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return strings
+
+
+def _yaml_scalar(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            return str(json.loads(value))
+        except ValueError:
+            return value[1:-1]
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("''", "'")
+    return value
