@@ -1,0 +1,792 @@
+"""Temporal stage: per-session behaviour (rate, repetition, probing, escalation, bot timing).
+
+Owns stage 2 of the screener as plain, Faust-free classes:
+
+- prompt fingerprints: `vector_simhash` (64 random-hyperplane sign bits of the prompt's
+  embedding, the pipeline path) and `text_simhash` (word-shingle SimHash, a text-only fallback
+  for tools and tests), compared with `hamming`;
+- `SessionState`: one session's bounded state (the newest `history_size` events by event time,
+  10 s hop counters, the recently blocked prompts) with `observe`, `record_outcome`, `expired`
+  and a compact JSON-able `to_dict` / `from_dict` for a Faust table keyed by session;
+- `TemporalAnalyzer`: a dict of sessions with an injected clock and LRU bound, for the CLI and
+  tests.
+
+Windows run on event time (the prompts' `ts`), never on the wall clock; the clock only
+decides when an idle session expires. Which window feeds which feature:
+
+| feature | window |
+| --- | --- |
+| `rate_1m` | hopping: 60 s wide, advancing every 10 s (six 10 s tumbling counters) |
+| burst (short) | sliding 10 s over the event history |
+| `repeat_*` | sliding 600 s around the event |
+| `probing` | 900 s after the latest block of a near-identical prompt |
+| `escalation` | count window: the last 6 and the last 12 turns |
+| `bot_regularity`, `burstiness` | count window: the last 16 inter-arrival gaps |
+| whole state | events older than 30 min behind the newest are dropped; 30 min idle expires |
+
+Each behaviour becomes a risk component in [0, 1] (a `Ramp`: 0 at `start`, 0.5 at `flag`,
+1 at `full`); a component at 0.5 or more raises its flag, and `score` combines the
+components as a noisy-OR, so one clear behaviour is enough and ordinary sessions stay near 0.
+
+Escalation is not z-normalised: z-normalising a flat session of low scores blows its noise
+up into a shape that can match a ramp. The score window must first rise in absolute terms
+(the lower of the last two turns at least `escalation_rise` above the window's minimum); only
+then is it min-max scaled and compared by banded DTW with each attack shape, and the match is
+weighted by the size of the rise. A single spike (the content stage's job) does not count.
+
+Faust wiring (the worker): the hyperplanes must come from one fixed seed on every worker
+(fingerprints live in table state that moves between workers on rebalance); per event:
+`state = SessionState.from_dict(table[sid]) if sid in table else SessionState()`,
+`features = state.observe(event, config, now=time.time())`, fuse, then
+`state.record_outcome(fp, blocked, event.ts, config)` and `table[sid] = state.to_dict()`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+import re
+import struct
+import time
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.errors import ConfigError, DetectorError
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_SHAPES",
+    "FLAGS",
+    "AttackShape",
+    "Ramp",
+    "SessionState",
+    "TemporalAnalyzer",
+    "TemporalConfig",
+    "TemporalEvent",
+    "TemporalFeatures",
+    "hamming",
+    "make_hyperplanes",
+    "text_simhash",
+    "vector_simhash",
+]
+
+#: the flags a `TemporalFeatures` can carry, in the order of the risk components
+FLAGS: tuple[str, ...] = ("burst", "repetition_loop", "probing", "escalation", "bot_timing")
+
+#: a risk component at or above this level raises its flag (the `flag` point of every `Ramp`)
+FLAG_LEVEL = 0.5
+
+_MASK64 = (1 << 64) - 1
+_STATE_VERSION = 1
+_SCORE_UNITS = 10_000  # content scores are kept as integers in 1e-4 (JSON-compact, exact)
+_WORD = re.compile(r"\w+")
+
+
+def _to_ms(seconds: float) -> int:
+    return int(round(seconds * 1000.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fingerprints
+# ---------------------------------------------------------------------------------------------
+
+
+def make_hyperplanes(dim: int, bits: int = 64, seed: int = 0) -> npt.NDArray[np.float32]:
+    """`bits` random Gaussian hyperplanes in `dim` dims (fixed seed: all workers must agree)."""
+    if dim < 1:
+        raise ConfigError(f"hyperplanes: dim must be >= 1, got {dim}")
+    if not 1 <= bits <= 64:
+        raise ConfigError(f"hyperplanes: bits must be within 1..64, got {bits}")
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((bits, dim)).astype(np.float32)
+
+
+def vector_simhash(vec: npt.NDArray[np.floating[Any]], planes: npt.NDArray[np.float32]) -> int:
+    """SimHash of an embedding: bit i is set when `vec` lies on the positive side of plane i."""
+    above = (planes @ vec) > 0.0
+    return int.from_bytes(np.packbits(above, bitorder="little").tobytes(), "little")
+
+
+def _feature_hash(feature: str) -> int:
+    return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+
+
+def text_simhash(text: str, bits: int = 64) -> int:
+    """Charikar SimHash of a text's lower-cased word uni- and bi-gram shingles (0 if no words)."""
+    if not 1 <= bits <= 64:
+        raise ConfigError(f"text_simhash: bits must be within 1..64, got {bits}")
+    words = _WORD.findall(text.lower())
+    shingles = words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+    if not shingles:
+        return 0
+    hashes = np.fromiter(map(_feature_hash, shingles), dtype=np.uint64, count=len(shingles))
+    bit_rows = np.unpackbits(hashes.view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+    majority = bit_rows[:, :bits].sum(axis=0, dtype=np.int64) * 2 > len(shingles)
+    return int.from_bytes(np.packbits(majority, bitorder="little").tobytes(), "little")
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of differing bits between two fingerprints."""
+    return (a ^ b).bit_count()
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ramp:
+    """Piecewise-linear risk of a feature: 0 at `start`, 0.5 (flag level) at `flag`, 1 at `full`.
+
+    A ramp may decrease (`start > flag > full`), e.g. for the coefficient of variation of
+    inter-arrival times, where lower means more machine-like.
+    """
+
+    start: float
+    flag: float
+    full: float
+
+    def __post_init__(self) -> None:
+        rising = self.start < self.flag < self.full
+        falling = self.start > self.flag > self.full
+        if not (rising or falling):
+            raise ConfigError(f"ramp {self}: start, flag, full must be strictly monotone")
+
+    def __call__(self, x: float) -> float:
+        """The risk in [0, 1] of feature value `x`."""
+        start, flag, full = self.start, self.flag, self.full
+        if start > full:
+            x, start, flag, full = -x, -start, -flag, -full
+        if x <= start:
+            return 0.0
+        if x >= full:
+            return 1.0
+        if x < flag:
+            return 0.5 * (x - start) / (flag - start)
+        return 0.5 + 0.5 * (x - flag) / (full - flag)
+
+
+@dataclass(frozen=True, slots=True)
+class AttackShape:
+    """A multi-turn attack trajectory: content-score levels over turns, scaled to [0, 1]."""
+
+    name: str
+    levels: tuple[float, ...]
+
+
+#: the multi-turn shapes escalation is matched against (min-max scaled score trajectories)
+DEFAULT_SHAPES: tuple[AttackShape, ...] = (
+    # steady climb, one notch a turn (Crescendo-style)
+    AttackShape("crescendo", (0.0, 0.25, 0.5, 0.75, 1.0)),
+    # climb in steps, each step held for a turn or two
+    AttackShape("staircase", (0.0, 0.0, 0.33, 0.33, 0.67, 0.67, 1.0, 1.0)),
+    # a probe, a retreat to harmless talk when it meets resistance, then the strike
+    AttackShape("probe_retreat_strike", (0.0, 0.6, 0.1, 0.1, 0.6, 1.0, 1.0)),
+    # a sustained middle plateau of borderline turns, then the hostile ones
+    AttackShape("plateau_then_spike", (0.0, 0.45, 0.45, 0.45, 0.45, 1.0, 1.0)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    """Config values in the units the hot path uses (integer ms, hop counts), computed once."""
+
+    horizon_ms: int
+    burst_short_ms: int
+    hop_ms: int
+    hops_per_window: int
+    repeat_ms: int
+    probe_ms: int
+    probe_suspicious_units: int
+    min_span: int
+
+
+@dataclass(frozen=True, slots=True)
+class TemporalConfig:
+    """Every window and threshold of the temporal stage (defaults documented per field)."""
+
+    #: events kept per session (the newest by event time)
+    history_size: int = 64
+    #: events more than this far behind the session's newest event are dropped (s)
+    history_horizon_s: float = 1800.0
+    #: a session not touched for this long (by the injected clock) expires (s)
+    idle_ttl_s: float = 1800.0
+
+    #: width of the hopping rate window (s); `rate_1m` counts the prompts in it
+    rate_window_s: float = 60.0
+    #: hop of the rate window (s): the counters are tumbling windows of this width
+    rate_hop_s: float = 10.0
+    #: burst risk from `rate_1m` (prompts per hopping minute)
+    burst_rate: Ramp = Ramp(8.0, 20.0, 40.0)
+    #: sliding window for short bursts (s)
+    burst_short_window_s: float = 10.0
+    #: burst risk from the prompts in the short window (nobody types 6 prompts in 10 s)
+    burst_short: Ramp = Ramp(3.0, 6.0, 10.0)
+
+    #: window around an event in which earlier copies count as repetitions (s)
+    repeat_window_s: float = 600.0
+    #: max Hamming distance of the 64-bit `vector_simhash` fingerprints of a prompt and a light
+    #: edit of it: the largest distance matched by <= 0.5% of pairs of different benign dev
+    #: prompts (tuning sources), for app.embedders.HashingEmbedder; other embedders need their
+    #: own value (`python -m perf.bench_temporal --calibrate`)
+    near_hamming: int = 17
+    #: repetition risk from the number of near-duplicates (exact included) in the window;
+    #: retyping a question twice (2 earlier copies) stays at 0
+    repeat_near: Ramp = Ramp(2.0, 4.0, 8.0)
+
+    #: how long after a block variants of the blocked prompt count as probing (s)
+    probe_window_s: float = 900.0
+    #: max Hamming distance of a prompt to a blocked one for it to count as a probing variant
+    #: (<= 1% of different benign dev pairs, HashingEmbedder, calibrated like `near_hamming`)
+    probe_hamming: int = 18
+    #: the same, for a prompt the content stage also finds suspicious: looser, because a
+    #: rewritten attack that still scores as one is a probe even when it was rewritten a lot
+    #: (<= 5% of different benign dev pairs)
+    probe_hamming_suspicious: int = 21
+    #: content score from which a prompt counts as suspicious for `probe_hamming_suspicious`
+    probe_suspicious_score: float = 0.3
+    #: probing risk from the number of variants seen after the block
+    probe_hits: Ramp = Ramp(1.0, 3.0, 6.0)
+    #: blocked prompts remembered per session
+    max_blocked: int = 8
+
+    #: lengths of the score windows matched against the shapes (the last k turns)
+    escalation_spans: tuple[int, ...] = (6, 12)
+    #: Sakoe-Chiba band of the DTW (turns a shape may be shifted by)
+    escalation_band: int = 1
+    #: rise of the score (the lower of the last two turns minus the window's minimum) at which
+    #: escalation starts to count, and at which it counts fully; a flat session never matches
+    escalation_rise: tuple[float, float] = (0.15, 0.35)
+    #: mean absolute DTW deviation (in min-max scaled units) at which a shape stops matching
+    escalation_tolerance: float = 0.2
+    #: escalation below this is reported as 0: weak matches carry no signal, and skipping them
+    #: keeps the DTW off most benign sessions whose scores merely wobble
+    escalation_floor: float = 0.2
+    #: the library of multi-turn attack shapes
+    shapes: tuple[AttackShape, ...] = DEFAULT_SHAPES
+
+    #: inter-arrival gaps looked at for bot timing and burstiness (the newest ones)
+    bot_gaps: int = 16
+    #: gaps needed before bot timing can flag (humans may be regular for a few turns)
+    bot_min_gaps: int = 8
+    #: bot-timing risk from the coefficient of variation of the gaps (humans are irregular)
+    bot_cv: Ramp = Ramp(0.35, 0.1, 0.0)
+
+    _derived: _Derived = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        positive = {
+            "history_horizon_s": self.history_horizon_s,
+            "idle_ttl_s": self.idle_ttl_s,
+            "rate_window_s": self.rate_window_s,
+            "rate_hop_s": self.rate_hop_s,
+            "burst_short_window_s": self.burst_short_window_s,
+            "repeat_window_s": self.repeat_window_s,
+            "probe_window_s": self.probe_window_s,
+            "escalation_tolerance": self.escalation_tolerance,
+        }
+        for name, value in positive.items():
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"temporal config: {name} must be a positive number, got {value}")
+        if self.history_size < 2:
+            raise ConfigError(
+                f"temporal config: history_size must be >= 2, got {self.history_size}"
+            )
+        if self.rate_hop_s > self.rate_window_s:
+            raise ConfigError("temporal config: rate_hop_s must not exceed rate_window_s")
+        for name, dist in (
+            ("near_hamming", self.near_hamming),
+            ("probe_hamming", self.probe_hamming),
+            ("probe_hamming_suspicious", self.probe_hamming_suspicious),
+        ):
+            if not 0 <= dist <= 64:
+                raise ConfigError(f"temporal config: {name} must be within 0..64, got {dist}")
+        if self.max_blocked < 1:
+            raise ConfigError("temporal config: max_blocked must be >= 1")
+        if not self.escalation_spans or min(self.escalation_spans) < 3:
+            raise ConfigError("temporal config: escalation_spans must be non-empty, each >= 3")
+        if not 0.0 <= self.escalation_floor < FLAG_LEVEL:
+            raise ConfigError("temporal config: escalation_floor must be within [0, 0.5)")
+        if self.escalation_band < 0:
+            raise ConfigError("temporal config: escalation_band must be >= 0")
+        lo, hi = self.escalation_rise
+        if not 0.0 <= lo < hi <= 1.0:
+            raise ConfigError(
+                "temporal config: escalation_rise needs 0 <= start < full <= 1, "
+                f"got {self.escalation_rise}"
+            )
+        if not self.shapes:
+            raise ConfigError("temporal config: the shape library is empty")
+        for shape in self.shapes:
+            if len(shape.levels) < 2 or not all(0.0 <= v <= 1.0 for v in shape.levels):
+                raise ConfigError(
+                    f"temporal config: shape {shape.name!r} needs >= 2 levels in [0, 1]"
+                )
+        if not 2 <= self.bot_min_gaps <= self.bot_gaps:
+            raise ConfigError("temporal config: need 2 <= bot_min_gaps <= bot_gaps")
+        derived = _Derived(
+            horizon_ms=_to_ms(self.history_horizon_s),
+            burst_short_ms=_to_ms(self.burst_short_window_s),
+            hop_ms=max(1, _to_ms(self.rate_hop_s)),
+            hops_per_window=max(1, round(self.rate_window_s / self.rate_hop_s)),
+            repeat_ms=_to_ms(self.repeat_window_s),
+            probe_ms=_to_ms(self.probe_window_s),
+            probe_suspicious_units=math.ceil(self.probe_suspicious_score * _SCORE_UNITS),
+            min_span=min(self.escalation_spans),
+        )
+        object.__setattr__(self, "_derived", derived)
+
+
+DEFAULT_CONFIG = TemporalConfig()
+
+
+# ---------------------------------------------------------------------------------------------
+# Events and features
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TemporalEvent:
+    """One screened prompt as the temporal stage sees it."""
+
+    ts: float  # event time, seconds since the epoch
+    fingerprint: int  # 64-bit SimHash of the prompt
+    content_score: float  # content-stage risk in [0, 1]
+
+
+@dataclass(frozen=True, slots=True)
+class TemporalFeatures:
+    """The temporal stage's view of a session right after one event."""
+
+    rate_1m: float  # prompts in the hopping 60 s window
+    burstiness: float  # Goh-Barabasi (sd - mean) / (sd + mean) of recent gaps, in [-1, 1]
+    repeat_exact: int  # earlier identical fingerprints in the repetition window
+    repeat_near: int  # earlier near-identical fingerprints (exact included)
+    probing: int  # variants of a recently blocked prompt seen since its block
+    escalation: float  # best match of the recent score trajectory to an attack shape, [0, 1]
+    bot_regularity: float  # machine-like regularity of the inter-arrival times, [0, 1]
+    turns: int  # prompts observed in this session
+    score: float  # combined temporal risk in [0, 1]
+    flags: tuple[str, ...]  # subset of FLAGS, in FLAGS order
+    escalation_shape: str = ""  # name of the best-matching shape ("" when escalation is 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Escalation: banded DTW against the shape library
+# ---------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=512)
+def _template(
+    levels: tuple[float, ...], length: int, band: int
+) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """The shape resampled to `length` turns, with its lower and upper envelope over the band."""
+    src = np.linspace(0.0, 1.0, len(levels))
+    dst = np.linspace(0.0, 1.0, length)
+    values = tuple(float(v) for v in np.interp(dst, src, levels))
+    lower = tuple(min(values[max(0, i - band) : i + band + 1]) for i in range(length))
+    upper = tuple(max(values[max(0, i - band) : i + band + 1]) for i in range(length))
+    return values, lower, upper
+
+
+def _lb_keogh(x: list[float], lower: tuple[float, ...], upper: tuple[float, ...]) -> float:
+    """Lower bound of the banded DTW cost: each point's distance to the shape's envelope."""
+    bound = 0.0
+    for xi, lo, hi in zip(x, lower, upper, strict=True):
+        if xi > hi:
+            bound += xi - hi
+        elif xi < lo:
+            bound += lo - xi
+    return bound
+
+
+def _banded_dtw(x: list[float], t: tuple[float, ...], band: int, give_up: float) -> float:
+    """DTW cost (sum of |x_i - t_j|) of two equal-length series within a Sakoe-Chiba band.
+
+    Returns `inf` as soon as every cell of a row exceeds `give_up` (early abandon).
+    """
+    n = len(x)
+    inf = math.inf
+    prev = [0.0] + [inf] * n  # prev[j + 1] is the cost of the path ending at (i - 1, j)
+    for i in range(n):
+        xi = x[i]
+        cur = [inf] * (n + 1)
+        left = row_min = inf
+        for j in range(max(0, i - band), min(n, i + band + 1)):
+            diag = prev[j]
+            up = prev[j + 1]
+            step = diag if diag < up else up
+            if left < step:
+                step = left
+            gap = xi - t[j]
+            left = (gap if gap >= 0.0 else -gap) + step
+            cur[j + 1] = left
+            if left < row_min:
+                row_min = left
+        if row_min > give_up:
+            return inf
+        prev = cur
+    return prev[n]
+
+
+def _escalation(scores: list[int], config: TemporalConfig) -> tuple[float, str]:
+    """Best (shape match x rise gate) over the configured spans and shapes, and that shape."""
+    n = len(scores)
+    rise_start, rise_full = config.escalation_rise
+    # the longest window has the lowest minimum: if it shows no rise, no window does
+    widest = scores[-max(config.escalation_spans) :]
+    if (min(widest[-1], widest[-2]) - min(widest)) / _SCORE_UNITS <= rise_start:
+        return 0.0, ""
+    tolerance = config.escalation_tolerance
+    band = config.escalation_band
+    floor = config.escalation_floor
+    candidates = []
+    for length in sorted({min(span, n) for span in config.escalation_spans}):
+        if length < config._derived.min_span:
+            continue
+        window = scores[-length:]
+        low = min(window)
+        rise = (min(window[-1], window[-2]) - low) / _SCORE_UNITS
+        if rise <= rise_start:
+            continue
+        gate = min(1.0, (rise - rise_start) / (rise_full - rise_start))
+        amplitude = max(window) - low
+        scaled = [(v - low) / amplitude for v in window]
+        for shape in config.shapes:
+            values, lower, upper = _template(shape.levels, length, band)
+            bound = _lb_keogh(scaled, lower, upper)
+            # the best value this candidate could reach, from the bound
+            ceiling = gate * (1.0 - bound / length / tolerance)
+            if ceiling >= floor:
+                candidates.append((ceiling, gate, length, scaled, values, shape.name))
+    best, best_shape = floor, ""
+    # most promising first: once the best is found, the others' ceilings rule them out
+    candidates.sort(key=lambda c: c[0], reverse=True)
+    for ceiling, gate, length, scaled, values, name in candidates:
+        if ceiling <= best:
+            break
+        # a match below `best` is useless: abandon once the cost passes that level
+        give_up = (1.0 - best / gate) * tolerance * length
+        cost = _banded_dtw(scaled, values, band, give_up)
+        value = gate * (1.0 - cost / length / tolerance)
+        if value > best:
+            best, best_shape = value, name
+    return (best, best_shape) if best_shape else (0.0, "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Session state
+# ---------------------------------------------------------------------------------------------
+
+
+class SessionState:
+    """One session's bounded temporal state: recent events, rate counters, recent blocks."""
+
+    __slots__ = ("_blocked", "_fp", "_hops", "_sc", "_ts", "last_seen", "turns")
+
+    def __init__(self) -> None:
+        # parallel lists sorted by event time; times in integer ms and scores in 1e-4 so the
+        # state round-trips through JSON exactly
+        self._ts: list[int] = []
+        self._fp: list[int] = []
+        self._sc: list[int] = []
+        self._hops: dict[int, int] = {}  # tumbling rate counter: hop index -> prompts
+        self._blocked: list[list[int]] = []  # [block time ms, fingerprint, variants seen since]
+        self.turns = 0
+        self.last_seen: float | None = None  # clock time of the last activity
+
+    def __len__(self) -> int:
+        return len(self._ts)
+
+    def touch(self, now: float) -> None:
+        """Mark the session active at clock time `now` (expiry counts from the latest touch)."""
+        if self.last_seen is None or now > self.last_seen:
+            self.last_seen = now
+
+    def expired(self, now: float, config: TemporalConfig) -> bool:
+        """True when the session has been idle for longer than `config.idle_ttl_s`."""
+        return self.last_seen is None or now - self.last_seen > config.idle_ttl_s
+
+    def observe(
+        self, event: TemporalEvent, config: TemporalConfig, *, now: float | None = None
+    ) -> TemporalFeatures:
+        """Add one prompt to the session and return the session's features after it.
+
+        `now` is the clock time used for expiry (the event time when omitted). Events may
+        arrive out of order: they are placed by event time, so gaps are never negative.
+        """
+        ts_f = float(event.ts)
+        score_f = float(event.content_score)
+        if not (math.isfinite(ts_f) and math.isfinite(score_f)):
+            raise DetectorError(f"temporal: non-finite event time or score ({ts_f}, {score_f})")
+        ts = _to_ms(ts_f)
+        score = int(round(min(1.0, max(0.0, score_f)) * _SCORE_UNITS))
+        fp = event.fingerprint & _MASK64
+        self.turns += 1
+        self.touch(ts_f if now is None else now)
+
+        derived = config._derived
+        times, fps, scores = self._ts, self._fp, self._sc
+        if not times or ts >= times[-1]:
+            at = len(times)
+            times.append(ts)
+            fps.append(fp)
+            scores.append(score)
+        else:
+            at = bisect_right(times, ts)
+            times.insert(at, ts)
+            fps.insert(at, fp)
+            scores.insert(at, score)
+        newest = times[-1]
+        cut = max(
+            len(times) - config.history_size,
+            bisect_left(times, newest - derived.horizon_ms),
+        )
+        if cut > 0:
+            del times[:cut], fps[:cut], scores[:cut]
+        kept = at >= cut  # False only for a very late event older than everything kept
+
+        rate = self._count_rate(ts, newest, config)
+        short = len(times) - bisect_right(times, newest - derived.burst_short_ms)
+        burst = max(config.burst_rate(rate), config.burst_short(short))
+
+        exact, near = self._repetitions(ts, fp, kept, config)
+        repetition = config.repeat_near(near)
+
+        hits = self._probe_hits(ts, fp, score, newest, config)
+        probing = config.probe_hits(hits)
+
+        escalation, shape = _escalation(scores, config) if len(scores) >= 3 else (0.0, "")
+
+        burstiness, cv = self._gap_stats(config)
+        bot = config.bot_cv(cv) if cv is not None else 0.0
+
+        components = (burst, repetition, probing, escalation, bot)
+        calm = 1.0
+        for value in components:
+            calm *= 1.0 - value
+        flags = tuple(
+            name for name, value in zip(FLAGS, components, strict=True) if value >= FLAG_LEVEL
+        )
+        return TemporalFeatures(
+            rate_1m=float(rate),
+            burstiness=burstiness,
+            repeat_exact=exact,
+            repeat_near=near,
+            probing=hits,
+            escalation=escalation,
+            bot_regularity=bot,
+            turns=self.turns,
+            score=1.0 - calm,
+            flags=flags,
+            escalation_shape=shape,
+        )
+
+    def record_outcome(
+        self, fingerprint: int, blocked: bool, ts: float, config: TemporalConfig | None = None
+    ) -> None:
+        """Report the verdict on a prompt: a block arms probing detection for its variants."""
+        if not blocked:
+            return
+        if not math.isfinite(ts):
+            raise DetectorError(f"temporal: non-finite outcome time {ts}")
+        cfg = DEFAULT_CONFIG if config is None else config
+        at = _to_ms(ts)
+        fp = fingerprint & _MASK64
+        for entry in self._blocked:
+            # a blocked variant of a prompt blocked before extends that block's probing window
+            if (entry[1] ^ fp).bit_count() <= cfg.probe_hamming_suspicious:
+                entry[0] = max(entry[0], at)
+                return
+        self._blocked.append([at, fp, 0])
+        if len(self._blocked) > cfg.max_blocked:
+            oldest = min(range(len(self._blocked)), key=lambda i: self._blocked[i][0])
+            del self._blocked[oldest]
+
+    # -- features -----------------------------------------------------------------------------
+
+    def _count_rate(self, ts: int, newest: int, config: TemporalConfig) -> int:
+        hop_ms = config._derived.hop_ms
+        hops_per_window = config._derived.hops_per_window
+        first_live = newest // hop_ms - hops_per_window + 1
+        hop = ts // hop_ms
+        counters = self._hops
+        if hop >= first_live:
+            counters[hop] = counters.get(hop, 0) + 1
+        if len(counters) > hops_per_window:
+            for stale in [k for k in counters if k < first_live]:
+                del counters[stale]
+        return sum(v for k, v in counters.items() if k >= first_live)
+
+    def _repetitions(self, ts: int, fp: int, kept: bool, config: TemporalConfig) -> tuple[int, int]:
+        times = self._ts
+        window = config._derived.repeat_ms
+        lo = bisect_left(times, ts - window)
+        hi = bisect_right(times, ts + window)
+        distances = [(other ^ fp).bit_count() for other in self._fp[lo:hi]]
+        exact = distances.count(0)
+        threshold = config.near_hamming
+        near = len([d for d in distances if d <= threshold])
+        if kept:  # the event itself is in the history: it is not a repetition of itself
+            exact -= 1
+            near -= 1
+        return exact, near
+
+    def _probe_hits(self, ts: int, fp: int, score: int, newest: int, config: TemporalConfig) -> int:
+        if not self._blocked:
+            return 0
+        window = config._derived.probe_ms
+        suspicious = score >= config._derived.probe_suspicious_units
+        threshold = config.probe_hamming_suspicious if suspicious else config.probe_hamming
+        live: list[list[int]] = []
+        hits = 0
+        for entry in self._blocked:
+            blocked_at = entry[0]
+            if blocked_at <= ts <= blocked_at + window and (entry[1] ^ fp).bit_count() <= threshold:
+                entry[2] += 1
+            if blocked_at + window >= newest:
+                live.append(entry)
+                if entry[2] > hits:
+                    hits = entry[2]
+        self._blocked = live
+        return hits
+
+    def _gap_stats(self, config: TemporalConfig) -> tuple[float, float | None]:
+        """(burstiness, coefficient of variation or None when there are too few gaps)."""
+        times = self._ts
+        count = min(config.bot_gaps, len(times) - 1)
+        if count < 2:
+            return 0.0, None
+        recent = times[-count - 1 :]
+        total = recent[-1] - recent[0]  # the gaps telescope
+        squares = sum([(b - a) * (b - a) for a, b in zip(recent, recent[1:], strict=False)])
+        # integer ms: the variance numerator is exact, so identical gaps give exactly 0
+        mean = total / count
+        sd = math.sqrt(count * squares - total * total) / count
+        burstiness = (sd - mean) / (sd + mean) if sd + mean > 0.0 else 0.0
+        if count < config.bot_min_gaps:
+            return burstiness, None
+        # all gaps zero: a machine firing simultaneous requests is as regular as it gets
+        cv = sd / mean if mean > 0.0 else 0.0
+        return burstiness, cv
+
+    # -- serialization ------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Compact JSON-able form: times delta-coded in ms, fingerprints packed in base64."""
+        times = self._ts
+        deltas = [b - a for a, b in zip(times, times[1:], strict=False)]
+        packed = struct.pack(f"<{len(self._fp)}Q", *self._fp)
+        return {
+            "v": _STATE_VERSION,
+            "t0": times[0] if times else 0,
+            "dt": deltas,
+            "fp": base64.b64encode(packed).decode("ascii"),
+            "sc": list(self._sc),
+            "hops": [[k, v] for k, v in sorted(self._hops.items())],
+            "blk": [list(entry) for entry in self._blocked],
+            "turns": self.turns,
+            "seen": self.last_seen,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SessionState:
+        """Rebuild a state from `to_dict` output; `DetectorError` if it is not one."""
+        try:
+            if d["v"] != _STATE_VERSION:
+                raise ValueError(f"state version {d['v']!r}, expected {_STATE_VERSION}")
+            fps = list(
+                struct.unpack_from(f"<{len(d['sc'])}Q", base64.b64decode(d["fp"], validate=True))
+            )
+            times = [int(d["t0"])]
+            for delta in d["dt"]:
+                if delta < 0:
+                    raise ValueError("event times out of order")
+                times.append(times[-1] + int(delta))
+            if not fps:
+                times = []
+            scores = [int(s) for s in d["sc"]]
+            if not (len(times) == len(fps) == len(scores)):
+                raise ValueError("history columns differ in length")
+            state = cls()
+            state._ts, state._fp, state._sc = times, fps, scores
+            state._hops = {int(k): int(v) for k, v in d["hops"]}
+            state._blocked = [[int(a), int(f) & _MASK64, int(h)] for a, f, h in d["blk"]]
+            state.turns = int(d["turns"])
+            seen = d["seen"]
+            state.last_seen = None if seen is None else float(seen)
+        except (KeyError, TypeError, ValueError, struct.error, binascii.Error) as exc:
+            raise DetectorError(f"temporal: corrupt session state: {exc}") from exc
+        return state
+
+
+# ---------------------------------------------------------------------------------------------
+# Analyzer (sessions without Faust)
+# ---------------------------------------------------------------------------------------------
+
+
+class TemporalAnalyzer:
+    """Sessions in a dict with an injected clock, idle expiry and an LRU bound (CLI, tests)."""
+
+    def __init__(
+        self,
+        *,
+        config: TemporalConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        max_sessions: int = 100_000,
+    ) -> None:
+        if max_sessions < 1:
+            raise ConfigError(f"temporal analyzer: max_sessions must be >= 1, got {max_sessions}")
+        self.config = DEFAULT_CONFIG if config is None else config
+        self._clock = clock
+        self._max_sessions = max_sessions
+        # insertion order is recency order: a touched session is moved to the end
+        self._sessions: dict[str, SessionState] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._sessions
+
+    def session(self, session_id: str) -> SessionState | None:
+        """The live state of a session, if any (for inspection; not a copy)."""
+        return self._sessions.get(session_id)
+
+    def _live(self, session_id: str, now: float) -> SessionState:
+        state = self._sessions.pop(session_id, None)
+        if state is None or state.expired(now, self.config):
+            state = SessionState()
+        self._sessions[session_id] = state
+        if len(self._sessions) > self._max_sessions:
+            del self._sessions[next(iter(self._sessions))]
+        return state
+
+    def observe(self, session_id: str, event: TemporalEvent) -> TemporalFeatures:
+        """Features of `session_id` after `event` (an expired session starts afresh)."""
+        now = self._clock()
+        return self._live(session_id, now).observe(event, self.config, now=now)
+
+    def record_outcome(self, session_id: str, fingerprint: int, blocked: bool, ts: float) -> None:
+        """Report the verdict on a session's prompt (arms probing detection when blocked)."""
+        now = self._clock()
+        state = self._live(session_id, now)
+        state.touch(now)
+        state.record_outcome(fingerprint, blocked, ts, self.config)
+
+    def expire(self) -> int:
+        """Drop every session idle for longer than the configured TTL; return how many."""
+        now = self._clock()
+        stale = [sid for sid, state in self._sessions.items() if state.expired(now, self.config)]
+        for sid in stale:
+            del self._sessions[sid]
+        return len(stale)
