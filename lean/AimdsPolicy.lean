@@ -1,0 +1,3 @@
+import AimdsPolicy.Model
+import AimdsPolicy.Theorems
+import AimdsPolicy.Examples
