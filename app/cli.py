@@ -7,6 +7,7 @@
     aimds decisions                    print decisions (or --deadletter records)
     aimds replay FILE                  replay a historical log in timestamp order
     aimds scan FILE|-                  screen in-process, no broker: JSONL decisions out
+    aimds policies check FILE          static analysis of a policy file (Z3)
     aimds demo                         end to end: broker, worker, sample prompts, decisions
 
 Settings come from `AIMDS_*` variables; when none names a broker and `aimds broker start`
@@ -252,6 +253,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_policies(args: argparse.Namespace) -> int:
+    from app.verification import check_policy_file
+
+    report = check_policy_file(args.file)
+    print(report)
+    return 0 if report.ok else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
@@ -311,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", help="session id for every prompt")
     p.add_argument("--deadletter", action="store_true", help="print dead-letter records too")
     p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("policies", help="static analysis of a verification policy file")
+    p.add_argument("action", choices=["check"])
+    p.add_argument("file")
+    p.set_defaults(func=cmd_policies)
 
     p = sub.add_parser("demo", help="end to end: broker, worker, sample prompts, decisions")
     p.set_defaults(func=cmd_demo)

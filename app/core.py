@@ -23,7 +23,7 @@ def redis_client(settings: Settings) -> Any:
     import redis
 
     client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=0.2, socket_connect_timeout=0.2
+        settings.redis_url, socket_timeout=0.05, socket_connect_timeout=0.2
     )
     try:
         client.ping()
@@ -37,16 +37,16 @@ def build_screener(settings: Settings) -> Any:
     """The screening stage configured by settings."""
     from app.screening import Screener
 
-    return Screener()
+    options = {}
+    if settings.allow_threshold is not None:
+        options["allow_below"] = settings.allow_threshold
+    if settings.block_threshold is not None:
+        options["block_at"] = settings.block_threshold
+    return Screener(**options)
 
 
 def build_verifier(settings: Settings, *, redis: Any = None) -> Any:
     """The verification stage configured by settings."""
-    import importlib
-
-    if not hasattr(importlib.import_module("app.verification"), "Verifier"):  # TEMPORARY
-        log.error("verification stage unavailable: uncertain prompts will ESCALATE")
-        return None
     from app.verification import MemoryProofCache, RedisProofCache, Verifier, load_policies
 
     policies = load_policies(settings.policy_file or None)

@@ -33,6 +33,48 @@ class TopicSpec:
     config: dict[str, str]
 
 
+#: the screen agent's tables; Faust names their changelogs `<app_id>-<table>-changelog`
+TABLES = (
+    "session-state",
+    "prompts-per-session-1m",
+    "blocked-per-session-10m",
+    "seen-prompt-ids",
+)
+
+
+def changelog_specs(settings: Settings) -> list[TopicSpec]:
+    """The tables' changelog topics, created up front with the agents' topics.
+
+    Faust declares changelogs itself, but asynchronously: a record that arrives before the
+    declaration is visible fails with "changelog topic has 0 partitions". Creating them with
+    the same partition count as `<p>.prompts` before the worker starts removes that race.
+    """
+    expires = table_expiry_s(settings)
+    specs = []
+    for table in TABLES:
+        config = {"max.message.bytes": str(settings.max_message_bytes)}
+        if expires[table] is None:
+            config["cleanup.policy"] = "compact"
+        else:  # windowed: every window is a new key, so old windows must also be deleted
+            config["cleanup.policy"] = "compact,delete"
+            config["retention.ms"] = str(int(expires[table] * 1000))
+        name = f"{settings.app_id}-{table}-changelog"
+        specs.append(
+            TopicSpec(f"changelog:{table}", name, settings.partitions, "table key", "", config)
+        )
+    return specs
+
+
+def table_expiry_s(settings: Settings) -> dict[str, float | None]:
+    """How long each table keeps a window (None: not windowed)."""
+    return {
+        "session-state": None,
+        "prompts-per-session-1m": 600.0,
+        "blocked-per-session-10m": 3600.0,
+        "seen-prompt-ids": 2 * settings.dedup_ttl_s,
+    }
+
+
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     """The six AIMDS topics for these settings."""
     retention = str(settings.retention_ms)

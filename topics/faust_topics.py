@@ -14,7 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from app.errors import BrokerError
 from app.settings import Settings
-from topics import topic_specs
+from topics import TABLES, changelog_specs, table_expiry_s, topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -68,23 +68,20 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
 
 def declare_tables(app: faust.App, settings: Settings) -> Tables:
     """Declare the screen agent's tables (all co-partitioned with `aimds.prompts`)."""
-    prefix = settings.topic_prefix
     n = settings.partitions
     ttl = settings.dedup_ttl_s
+    expires = table_expiry_s(settings)
+    session_state, prompts_1m, blocked_10m, seen_ids = TABLES
     return Tables(
-        session_state=app.Table(f"{prefix}-session-state", default=None, partitions=n),
-        prompts_per_session_1m=app.Table(
-            f"{prefix}-prompts-per-session-1m", default=int, partitions=n
-        )
-        .tumbling(60.0, expires=timedelta(minutes=10))
+        session_state=app.Table(session_state, default=None, partitions=n),
+        prompts_per_session_1m=app.Table(prompts_1m, default=int, partitions=n)
+        .tumbling(60.0, expires=timedelta(seconds=expires[prompts_1m] or 0))
         .relative_to_stream(),
-        blocked_per_session_10m=app.Table(
-            f"{prefix}-blocked-per-session-10m", default=int, partitions=n
-        )
-        .hopping(600.0, 60.0, expires=timedelta(hours=1))
+        blocked_per_session_10m=app.Table(blocked_10m, default=int, partitions=n)
+        .hopping(600.0, 60.0, expires=timedelta(seconds=expires[blocked_10m] or 0))
         .relative_to_stream(),
-        seen_prompt_ids=app.Table(f"{prefix}-seen-prompt-ids", default=int, partitions=n)
-        .tumbling(ttl, expires=timedelta(seconds=2 * ttl))
+        seen_prompt_ids=app.Table(seen_ids, default=int, partitions=n)
+        .tumbling(ttl, expires=timedelta(seconds=expires[seen_ids] or 0))
         .relative_to_stream(),
     )
 
@@ -95,7 +92,7 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 60.0) -> list[
     Faust does not create the source topics of agents, and the local broker has topic
     auto-creation off, so the worker and the CLI call this before producing or consuming.
     """
-    specs = topic_specs(settings)
+    specs = topic_specs(settings) + changelog_specs(settings)
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=int(timeout_s * 1000)
     )

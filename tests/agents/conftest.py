@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,15 @@ class RecordingOutputs:
 
     def records(self, topic: str) -> list[dict[str, Any]]:
         return [r for _, r in self.sent.get(topic, [])]
+
+    async def wait_for(self, count: int, timeout_s: float = 10.0) -> None:
+        """Wait until `count` records were sent in all: `put` returns once the agent has
+        taken the event, not once it has finished with it (the verify agent awaits a thread)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while sum(len(v) for v in self.sent.values()) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"only {self.sent} after {timeout_s}s")
+            await asyncio.sleep(0.01)
 
 
 def make_app(
