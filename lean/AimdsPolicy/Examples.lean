@@ -32,12 +32,15 @@ def policies : List Policy := [secretKey, apiKey, similarNotSystem]
 
 def secrets : List Policy := [secretKey, apiKey]
 
+set_option maxRecDepth 8192 in
 /-- A private key on definite facts: BLOCK. -/
 theorem known_blocks : decideObligation knownFacts policies = .block := by decide
 
+set_option maxRecDepth 8192 in
 /-- The similarity and the role are unknown, and the escalate policy depends on them. -/
 theorem partial_escalates : decideObligation partialFacts policies = .escalate := by decide
 
+set_option maxRecDepth 8192 in
 /-- No secret on definite facts: ALLOW, whatever the unknown facts. -/
 theorem partial_secrets_allow : decideObligation partialFacts secrets = .allow := by decide
 

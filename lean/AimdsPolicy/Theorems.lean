@@ -33,20 +33,22 @@ theorem agrees_ofBool (b : Bool) : (ofBool b).agrees b = true := by
 
 theorem agrees_knot {x : T3} {a : Bool} (hx : x.agrees a = true) :
     (knot x).agrees (!a) = true := by
-  cases x <;> cases a <;> first | rfl | exact absurd hx (by decide)
+  revert hx
+  cases x <;> cases a <;> decide
 
 theorem agrees_kand {x y : T3} {a b : Bool} (hx : x.agrees a = true) (hy : y.agrees b = true) :
     (kand x y).agrees (a && b) = true := by
-  cases x <;> cases y <;> cases a <;> cases b <;>
-    first | rfl | exact absurd hx (by decide) | exact absurd hy (by decide)
+  revert hx hy
+  cases x <;> cases y <;> cases a <;> cases b <;> decide
 
 theorem agrees_kor {x y : T3} {a b : Bool} (hx : x.agrees a = true) (hy : y.agrees b = true) :
     (kor x y).agrees (a || b) = true := by
-  cases x <;> cases y <;> cases a <;> cases b <;>
-    first | rfl | exact absurd hx (by decide) | exact absurd hy (by decide)
+  revert hx hy
+  cases x <;> cases y <;> cases a <;> cases b <;> decide
 
 theorem agrees_ff {b : Bool} (h : T3.ff.agrees b = true) : b = false := by
-  cases b <;> first | rfl | exact absurd h (by decide)
+  revert h
+  cases b <;> decide
 
 theorem knot_ofBool (b : Bool) : knot (ofBool b) = ofBool (!b) := by
   cases b <;> rfl
@@ -61,7 +63,8 @@ theorem ofBool_eq_tt (b : Bool) : ofBool b = .tt ↔ b = true := by
   cases b <;> decide
 
 theorem eq_ff_of_isFF {x : T3} (h : x.isFF = true) : x = .ff := by
-  cases x <;> first | rfl | exact absurd h (by decide)
+  revert h
+  cases x <;> decide
 
 end T3
 
@@ -70,10 +73,14 @@ end T3
 theorem Term.eval3_sound {pf : PFacts} {env : Env} (hc : Completes pf env) (t : Term) :
     ∀ v, t.eval3 pf = some v → t.eval env = v := by
   cases t with
-  | fact i => exact hc i
+  | fact i =>
+    intro v h
+    exact hc i v h
   | lit w =>
     intro v h
-    exact Option.some.inj h
+    have h' : some w = some v := h
+    show w = v
+    exact Option.some.inj h'
 
 theorem factEval3_agrees (o : Option Val) (v : Val) (h : ∀ w, o = some w → v = w) :
     (factEval3 o).agrees (asBool v) = true := by
@@ -81,8 +88,8 @@ theorem factEval3_agrees (o : Option Val) (v : Val) (h : ∀ w, o = some w → v
   | none => rfl
   | some w =>
     have e : v = w := h w rfl
-    subst e
-    exact T3.agrees_ofBool _
+    rw [e]
+    exact T3.agrees_ofBool (asBool w)
 
 theorem cmp3_agrees (op : Cmp) (o1 o2 : Option Val) (v1 v2 : Val)
     (h1 : ∀ w, o1 = some w → v1 = w) (h2 : ∀ w, o2 = some w → v2 = w) :
@@ -95,9 +102,8 @@ theorem cmp3_agrees (op : Cmp) (o1 o2 : Option Val) (v1 v2 : Val)
     | some w2 =>
       have e1 : v1 = w1 := h1 w1 rfl
       have e2 : v2 = w2 := h2 w2 rfl
-      subst e1
-      subst e2
-      exact T3.agrees_ofBool _
+      rw [e1, e2]
+      exact T3.agrees_ofBool (op.apply w1 w2)
 
 /-- For every completion of the unknown facts, the three-valued evaluation agrees with the
 two-valued one. -/
@@ -175,8 +181,8 @@ theorem anyP_of_mem {f : Policy → Bool} {p : Policy} (hp : f p = true) (ps : L
   | cons q qs ih =>
     intro hmem
     cases hmem with
-    | head => exact anyP_cons_left _ hp
-    | tail _ h' => exact anyP_cons_right _ (ih h')
+    | head => exact anyP_cons_left (f := f) _ hp
+    | tail _ h' => exact anyP_cons_right (f := f) _ (ih h')
 
 theorem exists_of_anyP {f : Policy → Bool} (ps : List Policy) :
     anyP f ps = true → ∃ p : Policy, p ∈ ps ∧ f p = true := by
@@ -198,7 +204,7 @@ theorem exists_of_anyP {f : Policy → Bool} (ps : List Policy) :
 
 theorem anyP_iff {f : Policy → Bool} {ps : List Policy} :
     anyP f ps = true ↔ ∃ p : Policy, p ∈ ps ∧ f p = true :=
-  ⟨exists_of_anyP ps, fun ⟨_, hp, hf⟩ => anyP_of_mem hf _ hp⟩
+  ⟨exists_of_anyP ps, fun ⟨_, hp, hf⟩ => anyP_of_mem (f := f) hf ps hp⟩
 
 /-! ## The decision rule -/
 
@@ -277,7 +283,7 @@ theorem allow_sound {pf : PFacts} {ps : List Policy} (h : decideObligation pf ps
   have hm : anyP (mayFire pf) ps = false := ((decide_allow_iff pf ps).mp h).2
   cases hf : mayFire pf p with
   | true =>
-    have hany : anyP (mayFire pf) ps = true := anyP_of_mem hf ps hp
+    have hany : anyP (mayFire pf) ps = true := anyP_of_mem (f := mayFire pf) hf ps hp
     rw [hm] at hany
     cases hany
   | false => exact Expr.eval3_ff hc ((mayFire_false_iff pf p).mp hf)
@@ -292,7 +298,7 @@ theorem block_of_subset {pf : PFacts} {ps qs : List Policy}
 /-- Adding one policy in front keeps BLOCK (so it never turns BLOCK into ALLOW). -/
 theorem block_mono_cons {pf : PFacts} {ps : List Policy} (q : Policy)
     (h : decideObligation pf ps = .block) : decideObligation pf (q :: ps) = .block :=
-  block_of_subset (fun _ hp => List.Mem.tail q hp) h
+  block_of_subset (ps := ps) (fun _ hp => List.Mem.tail q hp) h
 
 /-- Adding a policy violated on definite facts never yields ALLOW. -/
 theorem add_violated_not_allow {pf : PFacts} (p : Policy) (ps : List Policy)
@@ -304,7 +310,8 @@ theorem add_violated_not_allow {pf : PFacts} (p : Policy) (ps : List Policy)
     rw [hv] at heq
     cases heq
   have hf : mayFire pf p = true := mayFire_of_ne_ff hne
-  have hany : anyP (mayFire pf) (p :: ps) = true := anyP_of_mem hf (p :: ps) (List.Mem.head ps)
+  have hany : anyP (mayFire pf) (p :: ps) = true :=
+    anyP_of_mem (f := mayFire pf) hf (p :: ps) (List.Mem.head ps)
   rw [hm] at hany
   cases hany
 
