@@ -1,0 +1,171 @@
+"""Small vector and text helpers shared by the embedders and the pattern store.
+
+Owns L2 normalisation, symmetric int8 quantisation of unit vectors, and the splitting of
+long texts into overlapping windows (so a short injection inside a long document can still
+match a short known pattern, and a long benign text does not match by sheer length).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+FloatMatrix = npt.NDArray[np.float32]
+Int8Matrix = npt.NDArray[np.int8]
+
+#: scale of the int8 code: unit-vector components are in [-1, 1], so 127 keeps the sign bit free
+INT8_SCALE = 127.0
+
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？;])\s+|\n+")
+
+
+def l2_normalize(matrix: npt.NDArray[np.floating], *, eps: float = 1e-12) -> FloatMatrix:
+    """Rows scaled to unit L2 norm (all-zero rows stay zero), as float32."""
+    out = np.asarray(matrix, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out))
+    scale = np.where(norms > eps, 1.0 / np.maximum(norms, eps), 0.0).astype(np.float32)
+    return out * scale[:, None]
+
+
+def quantize_int8(unit_rows: FloatMatrix) -> Int8Matrix:
+    """Symmetric per-component int8 code of unit vectors (scale fixed at `INT8_SCALE`)."""
+    scaled = np.rint(np.clip(unit_rows, -1.0, 1.0) * INT8_SCALE)
+    return scaled.astype(np.int8)
+
+
+def dequantize_int8(codes: Int8Matrix) -> FloatMatrix:
+    """Float32 unit vectors back from their int8 code (re-normalised: rounding moves the norm)."""
+    return l2_normalize(codes.astype(np.float32))
+
+
+def text_windows(text: str, *, max_chars: int, overlap_sentences: int = 0) -> list[str]:
+    """Split `text` into windows of about `max_chars` characters on sentence boundaries.
+
+    Texts no longer than `max_chars` come back as one window. A sentence longer than
+    `max_chars` is cut into pieces at spaces. Windows never split a sentence, so by default
+    they do not overlap; `overlap_sentences` makes consecutive windows share sentences.
+    """
+    stripped = text.strip()
+    if len(stripped) <= max_chars:
+        return [stripped] if stripped else []
+    sentences = list(_sentences(stripped, max_chars))
+    windows: list[str] = []
+    start = 0
+    while start < len(sentences):
+        end = start
+        size = 0
+        while end < len(sentences) and (end == start or size + len(sentences[end]) <= max_chars):
+            size += len(sentences[end]) + 1
+            end += 1
+        windows.append(" ".join(sentences[start:end]))
+        if end >= len(sentences):
+            break
+        start = max(start + 1, end - overlap_sentences)
+    return windows
+
+
+def _sentences(text: str, max_chars: int) -> Iterator[str]:
+    for sentence in _SENTENCE_END.split(text):
+        sentence = sentence.strip()
+        while len(sentence) > max_chars:
+            cut = sentence.rfind(" ", max_chars // 2, max_chars)
+            cut = cut if cut > 0 else max_chars
+            yield sentence[:cut]
+            sentence = sentence[cut:].strip()
+        if sentence:
+            yield sentence
+
+
+# ---------------------------------------------------------------------------------------------
+# Feature-hashing kernel of the hashing embedder. Plain Python here; `hashing_kernel()` compiles
+# it with numba on first use (cached on disk), so importing this module stays cheap.
+# ---------------------------------------------------------------------------------------------
+
+_U64 = np.uint64
+_ROLL = _U64(0x100000001B3)  # FNV-1a 64-bit prime: odd multiplier for polynomial hashes
+_MIX1 = _U64(0xBF58476D1CE4E5B9)
+_MIX2 = _U64(0x94D049BB133111EB)
+_WORD_MUL = _U64(0xD6E8FEB86659FD93)  # re-keys words so they never collide with char grams
+_WORD_ADD = _U64(0x2545F4914F6CDD1D)
+_BIGRAM_MUL = _U64(0xA0761D6478BD642F)
+_ONE = _U64(1)
+_S30, _S27, _S31, _S32 = _U64(30), _U64(27), _U64(31), _U64(32)
+#: codepoints below 128 that separate words: whitespace and ASCII punctuation
+WORD_SEPARATORS = np.zeros(128, dtype=np.bool_)
+for _c in " \t\n\r\f\v!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~":
+    WORD_SEPARATORS[ord(_c)] = True
+
+
+def _add_feature(out, key, seed, mask, weight):
+    x = key ^ seed
+    x = (x ^ (x >> _S30)) * _MIX1
+    x = (x ^ (x >> _S27)) * _MIX2
+    x = x ^ (x >> _S31)
+    bucket = (x >> _S32) & mask
+    if x & _ONE:
+        out[bucket] -= weight
+    else:
+        out[bucket] += weight
+
+
+def _hash_text(codes, lo, hi, unigrams, bigrams, word_weight, seed, mask, separators, out):
+    # accumulate signed hashed features of `codes` (padded, lowered text) into `out`, then
+    # apply sublinear tf and L2-normalise `out` in place
+    n = codes.shape[0]
+    for i in range(n):
+        h = _U64(0)
+        for m in range(hi):
+            if i + m >= n:
+                break
+            h = h * _ROLL + codes[i + m]
+            if m + 1 >= lo:
+                _add_feature(out, h, seed, mask, 1.0)
+    h = _U64(0)
+    prev = _U64(0)
+    have_prev = False
+    in_word = False
+    for i in range(n + 1):
+        c = codes[i] if i < n else _U64(32)
+        separator = c < _U64(128) and separators[c]
+        if not separator:
+            h = h * _ROLL + c
+            in_word = True
+        elif in_word:
+            if unigrams:
+                _add_feature(out, h * _WORD_MUL + _WORD_ADD, seed, mask, word_weight)
+            if bigrams and have_prev:
+                _add_feature(out, prev * _BIGRAM_MUL + h, seed, mask, word_weight)
+            prev = h
+            have_prev = True
+            in_word = False
+            h = _U64(0)
+    total = 0.0
+    for b in range(out.shape[0]):
+        v = out[b]
+        v = np.log1p(v) if v >= 0.0 else -np.log1p(-v)
+        out[b] = v
+        total += v * v
+    if total > 0.0:
+        scale = 1.0 / np.sqrt(total)
+        for b in range(out.shape[0]):
+            out[b] *= scale
+
+
+_KERNEL: list[Callable[..., None]] = []
+_KERNEL_LOCK = threading.Lock()
+
+
+def hashing_kernel() -> Callable[..., None]:
+    """The numba-compiled `_hash_text` (compiled once per process, cached on disk)."""
+    with _KERNEL_LOCK:
+        if not _KERNEL:
+            import numba
+
+            global _add_feature
+            _add_feature = numba.njit(cache=True, nogil=True, inline="always")(_add_feature)
+            _KERNEL.append(numba.njit(cache=True, nogil=True)(_hash_text))
+    return _KERNEL[0]

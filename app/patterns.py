@@ -1,0 +1,858 @@
+"""The pattern store: known attacks, their embeddings, and nearest-neighbour search over them.
+
+Owns `Pattern` / `PatternMatch`, the attack taxonomy with its severities, the loaders for
+the curated pattern pack and the dev-corpus attacks, and `PatternStore`:
+
+- patterns are embedded once (optionally cut into sentence windows first, so a short
+  injection inside a long text can match, and length alone never does);
+- rows live in an append-only buffer; a pynndescent index covers the rows present at the
+  last build, every later row sits in an exact "delta" searched by brute force, and a
+  query merges both;
+- `build()` (or `rebuild_in_background()`) indexes everything, warms the new index up
+  (numba JIT) and swaps it in atomically; queries keep using the previous generation
+  meanwhile;
+- `quantize=True` keeps int8 codes instead of float32 rows and searches the index with
+  pynndescent's int8 codes (4x less vector memory, some recall lost: see perf/bench_index.py);
+- `save()` / `load()` use a versioned directory format that records the embedder it was
+  built with; loading with another embedder is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pickle
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from app._vectors import (
+    FloatMatrix,
+    dequantize_int8,
+    l2_normalize,
+    quantize_int8,
+    text_windows,
+)
+from app.embedders import Embedder
+from app.errors import ConfigError, PatternStoreError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CATEGORY_SEVERITY",
+    "FORMAT_VERSION",
+    "Pattern",
+    "PatternMatch",
+    "PatternStore",
+    "default_patterns",
+    "load_curated_patterns",
+    "load_dev_patterns",
+]
+
+#: our attack taxonomy and the default severity of each category (0..1)
+CATEGORY_SEVERITY: dict[str, float] = {
+    "instruction_override": 0.8,
+    "system_prompt_exfiltration": 0.8,
+    "tool_abuse": 0.9,
+    "data_exfiltration": 0.9,
+    "secrets_pii": 0.85,
+    "roleplay_jailbreak": 0.75,
+    "indirect_injection": 0.85,
+    "encoding_obfuscation": 0.7,
+    "harmful_request": 0.9,
+}
+
+#: on-disk format of `PatternStore.save`; bump on any incompatible change
+FORMAT_VERSION = 1
+
+_CURATED_DEFAULT = Path(__file__).with_name("data") / "curated_patterns.yaml"
+
+# (source, category prefix) -> taxonomy category, first match wins; "" matches any category
+_DEV_CATEGORY_RULES: tuple[tuple[str, str, str], ...] = (
+    ("garak", "sysprompt_extraction", "system_prompt_exfiltration"),
+    ("garak", "", "roleplay_jailbreak"),
+    ("promptinject", "prompt_leaking", "system_prompt_exfiltration"),
+    ("promptinject", "", "instruction_override"),
+    ("promptshield", "encoding", "encoding_obfuscation"),
+    ("promptshield", "token_smuggling", "encoding_obfuscation"),
+    ("promptshield", "adversarial", "tool_abuse"),
+    ("promptshield", "agent_manipulation", "tool_abuse"),
+    ("promptshield", "payload_injection", "tool_abuse"),
+    ("promptshield", "jailbreak", "roleplay_jailbreak"),
+    ("promptshield", "persona_replacement", "roleplay_jailbreak"),
+    ("promptshield", "prompt_extraction", "system_prompt_exfiltration"),
+    ("promptshield", "model_fingerprinting", "system_prompt_exfiltration"),
+    ("promptshield", "training_extraction", "secrets_pii"),
+    ("promptshield", "rag_poisoning", "indirect_injection"),
+    ("promptshield", "", "instruction_override"),
+    ("spikee_seeds", "seeds-sysmsg-extraction", "system_prompt_exfiltration"),
+    ("spikee_seeds", "seeds-llm-mailbox", "indirect_injection"),
+    ("spikee_seeds", "seeds-cybersec", "data_exfiltration"),
+    ("spikee_seeds", "", "instruction_override"),
+    ("pyrit", "", "roleplay_jailbreak"),
+    ("verazuo", "", "roleplay_jailbreak"),
+    ("", "", "instruction_override"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One known attack: its text, taxonomy category, severity (0..1) and provenance."""
+
+    id: str
+    text: str
+    category: str
+    severity: float
+    source: str
+
+    def digest(self) -> bytes:
+        """Stable content hash of this pattern (feeds the pattern-set version)."""
+        payload = json.dumps(
+            [self.id, self.text, self.category, round(self.severity, 6), self.source],
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class PatternMatch:
+    """A known pattern close to a screened text, with its cosine similarity."""
+
+    pattern_id: str
+    category: str
+    severity: float
+    similarity: float
+    source: str
+
+
+# ---------------------------------------------------------------------------------------------
+# Loaders
+# ---------------------------------------------------------------------------------------------
+
+
+def _dev_category(source: str, category: str) -> str:
+    for rule_source, prefix, mapped in _DEV_CATEGORY_RULES:
+        if source.startswith(rule_source) and category.startswith(prefix):
+            return mapped
+    raise AssertionError("the catch-all rule always matches")  # pragma: no cover
+
+
+def _dedup_key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def load_dev_patterns(
+    data_dir: str | Path,
+    *,
+    exclude_sources: Iterable[str] = (),
+    include_sources: Iterable[str] | None = None,
+    max_chars: int | None = None,
+) -> list[Pattern]:
+    """Attack rows (label 1) of `data_dir/*.jsonl` as patterns: deduplicated, categories mapped.
+
+    `exclude_sources` / `include_sources` filter on the row's `source` field (for
+    leave-one-source-out validation). `max_chars` drops longer rows.
+    """
+    root = Path(data_dir)
+    files = sorted(root.glob("*.jsonl"))
+    if not files:
+        raise ConfigError(f"no *.jsonl files in {root}")
+    excluded = set(exclude_sources)
+    included = set(include_sources) if include_sources is not None else None
+    seen: set[str] = set()
+    out: list[Pattern] = []
+    for path in files:
+        with path.open(encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"{path}:{line_no}: not JSON: {exc}") from exc
+                if row.get("label") != 1:
+                    continue
+                source = str(row.get("source", path.stem))
+                if source in excluded or (included is not None and source not in included):
+                    continue
+                text = str(row.get("text", "")).strip()
+                if not text or (max_chars is not None and len(text) > max_chars):
+                    continue
+                key = _dedup_key(text)
+                if key in seen:
+                    continue
+                seen.add(key)
+                category = _dev_category(source, str(row.get("category", "")))
+                digest = hashlib.sha1(key.encode("utf-8"), usedforsecurity=False).hexdigest()
+                out.append(
+                    Pattern(
+                        id=f"dev:{source}:{digest[:12]}",
+                        text=text,
+                        category=category,
+                        severity=CATEGORY_SEVERITY[category],
+                        source=f"dev:{source}",
+                    )
+                )
+    return out
+
+
+def load_curated_patterns(path: str | Path | None = None) -> list[Pattern]:
+    """The hand-written pattern pack (`app/data/curated_patterns.yaml` by default)."""
+    file = Path(path) if path is not None else _CURATED_DEFAULT
+    try:
+        document = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read curated patterns {file}: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("patterns"), list):
+        raise ConfigError(f"{file}: expected a mapping with a 'patterns' list")
+    out: list[Pattern] = []
+    ids: set[str] = set()
+    for n, entry in enumerate(document["patterns"]):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{file}: pattern #{n} is not a mapping")
+        try:
+            pattern = Pattern(
+                id=str(entry["id"]),
+                text=str(entry["text"]).strip(),
+                category=str(entry["category"]),
+                severity=float(
+                    entry.get("severity", CATEGORY_SEVERITY.get(entry["category"], 0.0))
+                ),
+                source=str(entry.get("source", "curated")),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"{file}: pattern #{n} misses field {exc}") from exc
+        if pattern.category not in CATEGORY_SEVERITY:
+            raise ConfigError(
+                f"{file}: pattern {pattern.id}: unknown category {pattern.category!r}"
+            )
+        if not 0.0 <= pattern.severity <= 1.0:
+            raise ConfigError(f"{file}: pattern {pattern.id}: severity outside 0..1")
+        if not pattern.text:
+            raise ConfigError(f"{file}: pattern {pattern.id}: empty text")
+        if pattern.id in ids:
+            raise ConfigError(f"{file}: duplicate pattern id {pattern.id}")
+        ids.add(pattern.id)
+        out.append(pattern)
+    return out
+
+
+def default_patterns(dev_data_dir: str | Path | None = None) -> list[Pattern]:
+    """The curated pack, plus the dev-corpus attacks when `dev_data_dir` is given."""
+    patterns = load_curated_patterns()
+    if dev_data_dir is not None:
+        patterns += load_dev_patterns(dev_data_dir)
+    return patterns
+
+
+# ---------------------------------------------------------------------------------------------
+# Store internals
+# ---------------------------------------------------------------------------------------------
+
+
+class _RowBuffer:
+    """Append-only (n, dim) array with doubling capacity; old views stay valid for readers."""
+
+    def __init__(self, dim: int, dtype: npt.DTypeLike) -> None:
+        self.data: npt.NDArray[Any] = np.zeros((16, dim), dtype=dtype)
+        self.size = 0
+
+    def append(self, rows: npt.NDArray[Any]) -> None:
+        needed = self.size + len(rows)
+        if needed > len(self.data):
+            grown = np.zeros((max(needed, 2 * len(self.data)), self.data.shape[1]), self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown  # readers holding the old array keep a consistent prefix
+        self.data[self.size : needed] = rows
+        self.size = needed
+
+    def view(self, n: int) -> npt.NDArray[Any]:
+        return self.data[:n]
+
+
+@dataclass(frozen=True, slots=True)
+class _Generation:
+    """What queries read: one index (or none) plus the exact delta, swapped as a unit."""
+
+    index: Any  # pynndescent.NNDescent | None
+    index_rows: npt.NDArray[np.int64]  # index position -> global row
+    delta_rows: npt.NDArray[np.int64]  # global rows searched exactly
+    delta_vectors: FloatMatrix  # their float32 unit vectors, contiguous
+    query_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_EMPTY_ROWS = np.zeros(0, dtype=np.int64)
+
+
+class PatternStore:
+    """Known attack patterns with a pynndescent index plus an exact delta buffer."""
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        n_neighbors: int = 30,
+        quantize: bool = False,
+        window_chars: int | None = 200,
+        max_windows: int = 32,
+        epsilon: float = 0.1,
+        exact_below: int = 2048,
+        min_search_k: int = 10,
+        random_state: int = 42,
+        n_jobs: int | None = None,
+        index_options: dict[str, Any] | None = None,
+    ) -> None:
+        if n_neighbors < 2:
+            raise ConfigError("n_neighbors must be at least 2")
+        if window_chars is not None and window_chars < 40:
+            raise ConfigError("window_chars must be at least 40 (or None for whole texts)")
+        self.embedder = embedder
+        self.n_neighbors = n_neighbors
+        self.quantize = quantize
+        self.window_chars = window_chars
+        self.max_windows = max(1, max_windows)
+        self.epsilon = epsilon
+        self.exact_below = exact_below
+        self.min_search_k = min_search_k
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        #: extra pynndescent.NNDescent arguments (e.g. pruning_degree_multiplier, diversify_prob)
+        self.index_options = dict(index_options or {})
+        self._patterns: list[Pattern] = []
+        self._by_id: dict[str, int] = {}
+        self._pattern_alive: list[bool] = []
+        self._pattern_rows: list[tuple[int, int]] = []  # pattern -> its [start, end) rows
+        self._rows = _RowBuffer(embedder.dim, np.int8 if quantize else np.float32)
+        self._row_pattern = _RowBuffer(1, np.int64)
+        self._row_alive = _RowBuffer(1, np.bool_)
+        self._digest_sum = 0
+        self._n_alive = 0
+        self._write_lock = threading.Lock()  # serialises add() against the swap in build()
+        self._build_lock = threading.Lock()  # one build at a time
+        self._generation = _Generation(
+            None, _EMPTY_ROWS, _EMPTY_ROWS, np.zeros((0, embedder.dim), np.float32)
+        )
+
+    @classmethod
+    def from_patterns(
+        cls,
+        patterns: Sequence[Pattern],
+        *,
+        embedder: Embedder,
+        build: bool = True,
+        progress: bool = False,
+        **settings: Any,
+    ) -> PatternStore:
+        """A store holding `patterns`, indexed (and warmed up) unless `build=False`."""
+        store = cls(embedder=embedder, **settings)
+        store.add(patterns)
+        if build:
+            store.build(progress=progress)
+            store.warm_up()
+        return store
+
+    # -- introspection -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Number of live patterns (replaced or removed ones excluded)."""
+        return self._n_alive
+
+    @property
+    def version(self) -> str:
+        """Content hash of the live pattern set, independent of insertion order."""
+        return f"ps-{(self._digest_sum % (1 << 256)).to_bytes(32, 'big').hex()[:16]}"
+
+    @property
+    def n_rows(self) -> int:
+        """Number of embedded rows (windows), live or not."""
+        return self._rows.size
+
+    @property
+    def n_delta_rows(self) -> int:
+        """Rows not yet covered by the index (searched exactly)."""
+        return len(self._generation.delta_rows)
+
+    def patterns(self) -> list[Pattern]:
+        """The live patterns, in insertion order."""
+        return [p for p, alive in zip(self._patterns, self._pattern_alive, strict=True) if alive]
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def add(self, patterns: Sequence[Pattern], *, vectors: FloatMatrix | None = None) -> None:
+        """Embed `patterns` and append them to the exact delta (an existing id is replaced).
+
+        `vectors` (one unit row per pattern) skips embedding; it is only accepted when
+        windowing is off, since a windowed pattern has several rows.
+        """
+        fresh_at = self._new_patterns(patterns)
+        fresh = [patterns[i] for i in fresh_at]
+        if not fresh:
+            return
+        if vectors is not None:
+            if self.window_chars is not None:
+                raise PatternStoreError("precomputed vectors cannot be used with window_chars")
+            if vectors.shape != (len(patterns), self.embedder.dim):
+                raise PatternStoreError(
+                    f"vectors shape {vectors.shape} does not match {len(patterns)} patterns"
+                )
+            units = l2_normalize(np.asarray(vectors, dtype=np.float32)[fresh_at])
+            owners = list(range(len(fresh)))
+        else:
+            texts: list[str] = []
+            owners = []
+            for n, pattern in enumerate(fresh):
+                for window in self._windows(pattern.text):
+                    texts.append(window)
+                    owners.append(n)
+            units = self.embedder.embed(texts)
+        nonzero = np.einsum("ij,ij->i", units, units) > 0.5
+        with self._write_lock:
+            first_pattern = len(self._patterns)
+            for pattern in fresh:
+                old = self._by_id.get(pattern.id)
+                if old is not None:
+                    self._retire(old)
+                self._by_id[pattern.id] = len(self._patterns)
+                self._patterns.append(pattern)
+                self._pattern_alive.append(True)
+                self._digest_sum += int.from_bytes(pattern.digest(), "big")
+                self._n_alive += 1
+            units = units[nonzero]
+            owner_idx = np.asarray(owners, dtype=np.int64)[nonzero] + first_pattern
+            start = self._rows.size
+            self._rows.append(quantize_int8(units) if self.quantize else units)
+            self._row_pattern.append(owner_idx[:, None])
+            self._row_alive.append(np.ones((len(units), 1), dtype=np.bool_))
+            bounds = np.searchsorted(owner_idx, np.arange(first_pattern, len(self._patterns) + 1))
+            self._pattern_rows.extend(
+                (start + int(a), start + int(b))
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            )
+            new_rows = np.arange(start, start + len(units), dtype=np.int64)
+            stored = dequantize_int8(quantize_int8(units)) if self.quantize else units
+            gen = self._generation
+            self._generation = _Generation(
+                gen.index,
+                gen.index_rows,
+                np.concatenate([gen.delta_rows, new_rows]),
+                np.ascontiguousarray(np.concatenate([gen.delta_vectors, stored])),
+                gen.query_lock,
+            )
+
+    def remove(self, pattern_ids: Iterable[str]) -> int:
+        """Retire patterns by id (their rows stop matching at once); returns how many."""
+        removed = 0
+        with self._write_lock:
+            for pattern_id in pattern_ids:
+                idx = self._by_id.pop(pattern_id, None)
+                if idx is not None:
+                    self._retire(idx)
+                    removed += 1
+        return removed
+
+    def _new_patterns(self, patterns: Sequence[Pattern]) -> list[int]:
+        fresh: list[int] = []
+        batch_ids: set[str] = set()
+        for n, pattern in enumerate(patterns):
+            if not 0.0 <= pattern.severity <= 1.0:
+                raise PatternStoreError(f"pattern {pattern.id}: severity outside 0..1")
+            if not pattern.text.strip():
+                raise PatternStoreError(f"pattern {pattern.id}: empty text")
+            if pattern.id in batch_ids:
+                raise PatternStoreError(f"pattern id {pattern.id} appears twice in one add()")
+            batch_ids.add(pattern.id)
+            old = self._by_id.get(pattern.id)
+            if old is not None and self._patterns[old] == pattern:
+                continue  # re-delivery of the same pattern (compacted topic replay)
+            fresh.append(n)
+        return fresh
+
+    def _retire(self, pattern_idx: int) -> None:
+        if not self._pattern_alive[pattern_idx]:
+            return
+        self._pattern_alive[pattern_idx] = False
+        self._digest_sum -= int.from_bytes(self._patterns[pattern_idx].digest(), "big")
+        self._n_alive -= 1
+        start, end = self._pattern_rows[pattern_idx]
+        self._row_alive.data[start:end] = False
+
+    def _windows(self, text: str) -> list[str]:
+        if self.window_chars is None:
+            stripped = text.strip()
+            return [stripped] if stripped else []
+        # very long texts get wider windows rather than an unbounded query fan-out
+        width = max(self.window_chars, -(-len(text) // self.max_windows))
+        windows = text_windows(text, max_chars=width)
+        while len(windows) > self.max_windows:  # sentence overlap can push the count over
+            width = -(-width * len(windows) // self.max_windows)
+            windows = text_windows(text, max_chars=width)
+        return windows
+
+    # -- index ---------------------------------------------------------------------------------
+
+    def build(self, *, progress: bool = False) -> None:
+        """(Re)build the index over every live row, warm it up, swap it in, empty the delta."""
+        with self._build_lock:
+            started = time.perf_counter()
+            with self._write_lock:
+                n_rows = self._rows.size
+                alive = self._row_alive.view(n_rows)[:, 0].copy()
+                rows_now = self._rows.data  # the prefix [:n_rows] never changes
+            live_rows = np.flatnonzero(alive).astype(np.int64)
+            index = None
+            if len(live_rows) >= max(self.exact_below, 4 * self.n_neighbors):
+                index = self._build_index(rows_now[live_rows], progress=progress)
+            with self._write_lock:
+                gen = self._generation
+                later = gen.delta_rows[gen.delta_rows >= n_rows]
+                if index is None:
+                    delta_rows = np.concatenate([live_rows, later])
+                    index_rows = _EMPTY_ROWS
+                else:
+                    delta_rows = later
+                    index_rows = live_rows
+                self._generation = _Generation(
+                    index,
+                    index_rows,
+                    delta_rows,
+                    self._float_rows(delta_rows),
+                )
+            log.info(
+                "pattern index built: %d rows indexed, %d exact, %.2f s",
+                len(index_rows),
+                len(delta_rows),
+                time.perf_counter() - started,
+            )
+
+    def rebuild_in_background(self) -> threading.Thread:
+        """Start `build()` in a daemon thread; queries use the current generation meanwhile."""
+        thread = threading.Thread(target=self.build, name="pattern-index-rebuild", daemon=True)
+        thread.start()
+        return thread
+
+    def _build_index(self, rows: npt.NDArray[Any], *, progress: bool) -> Any:
+        import pynndescent
+
+        data = dequantize_int8(rows) if self.quantize else np.ascontiguousarray(rows)
+        index = pynndescent.NNDescent(
+            data,
+            metric="dot",
+            n_neighbors=self.n_neighbors,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            quantization="int8" if self.quantize else None,
+            verbose=progress,
+            low_memory=True,
+            **self.index_options,
+        )
+        index.prepare()
+        if self.quantize:
+            # the int8 search reads only the codes: drop the float copy kept for reranking
+            index._raw_data = _raw_placeholder(len(data), data.shape[1])
+        del data
+        _query_index(index, np.eye(1, rows.shape[1], dtype=np.float32), 1, self.epsilon)
+        return index
+
+    def _float_rows(self, rows: npt.NDArray[np.int64]) -> FloatMatrix:
+        picked = self._rows.data[rows]
+        if self.quantize:
+            return dequantize_int8(picked)
+        return np.ascontiguousarray(picked, dtype=np.float32)
+
+    def warm_up(self) -> None:
+        """Compile numba search paths now so the first real query does not pay for JIT."""
+        dim = self.embedder.dim
+        probe = np.eye(1, dim, dtype=np.float32)
+        gen = self._generation
+        if gen.index is None:
+            import pynndescent
+
+            rng = np.random.default_rng(0)
+            tiny = l2_normalize(rng.standard_normal((256, dim)).astype(np.float32))
+            # a throwaway index of the same dtype compiles the kernels the real one will use
+            scratch = pynndescent.NNDescent(
+                tiny,
+                metric="dot",
+                n_neighbors=min(self.n_neighbors, 15),
+                random_state=0,
+                quantization="int8" if self.quantize else None,
+            )
+            scratch.prepare()
+            _query_index(scratch, probe, 5, self.epsilon)
+        self.query(probe, k=5)
+        self.embedder.embed(["warm up"])
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def query(self, vectors: FloatMatrix, k: int = 10) -> list[list[PatternMatch]]:
+        """The `k` most similar live patterns for each row of `vectors`, best first."""
+        queries = np.asarray(vectors, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.embedder.dim:
+            raise PatternStoreError(
+                f"query vectors must be (n, {self.embedder.dim}), got {queries.shape}"
+            )
+        results: list[list[PatternMatch]] = [[] for _ in range(len(queries))]
+        if len(queries) == 0 or k <= 0:
+            return results
+        norms = np.einsum("ij,ij->i", queries, queries)
+        live_q = np.flatnonzero(norms > 0.25)
+        if len(live_q) == 0:
+            return results
+        units = l2_normalize(queries[live_q])
+        gen = self._generation
+        candidates: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
+        if gen.index is not None:
+            # a search heap narrower than ~10 loses recall even for k=1; over-fetch, then trim
+            k_index = min(max(k, self.min_search_k), len(gen.index_rows))
+            with gen.query_lock:  # pynndescent reuses per-index scratch buffers
+                idx, dist = _query_index(gen.index, units, k_index, self.epsilon)
+            valid = idx >= 0
+            rows = np.where(valid, gen.index_rows[np.maximum(idx, 0)], -1)
+            candidates.append((rows, np.where(valid, 1.0 - dist, -np.inf).astype(np.float32)))
+        if len(gen.delta_rows):
+            sims = units @ gen.delta_vectors.T
+            k_delta = min(k, sims.shape[1])
+            top = np.argpartition(-sims, k_delta - 1, axis=1)[:, :k_delta]
+            candidates.append(
+                (gen.delta_rows[top], np.take_along_axis(sims, top, axis=1).astype(np.float32))
+            )
+        if not candidates:
+            return results
+        rows_all = np.concatenate([c[0] for c in candidates], axis=1)
+        sims_all = np.concatenate([c[1] for c in candidates], axis=1)
+        alive = self._row_alive.data
+        owners = self._row_pattern.data
+        for qi, out_i in enumerate(live_q):
+            order = np.argsort(-sims_all[qi], kind="stable")
+            seen: set[int] = set()
+            matches = results[out_i]
+            for j in order:
+                row = int(rows_all[qi, j])
+                if row < 0 or not alive[row, 0]:
+                    continue
+                pattern_idx = int(owners[row, 0])
+                if pattern_idx in seen:
+                    continue
+                seen.add(pattern_idx)
+                pattern = self._patterns[pattern_idx]
+                matches.append(
+                    PatternMatch(
+                        pattern_id=pattern.id,
+                        category=pattern.category,
+                        severity=pattern.severity,
+                        similarity=float(min(1.0, sims_all[qi, j])),
+                        source=pattern.source,
+                    )
+                )
+                if len(matches) == k:
+                    break
+        return results
+
+    def match_texts(self, texts: Sequence[str], k: int = 10) -> list[list[PatternMatch]]:
+        """Embed each text (window by window if windowing is on) and merge its windows' matches."""
+        windows: list[str] = []
+        owner: list[int] = []
+        for n, text in enumerate(texts):
+            for window in self._windows(text):
+                windows.append(window)
+                owner.append(n)
+        merged: list[dict[str, PatternMatch]] = [{} for _ in texts]
+        if windows:
+            per_window = self.query(self.embedder.embed(windows), k=k)
+            for n, matches in zip(owner, per_window, strict=True):
+                best = merged[n]
+                for match in matches:
+                    held = best.get(match.pattern_id)
+                    if held is None or match.similarity > held.similarity:
+                        best[match.pattern_id] = match
+        return [sorted(b.values(), key=lambda m: m.similarity, reverse=True)[:k] for b in merged]
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> None:
+        """Write the store to directory `path` (manifest, patterns, vectors, index pickle)."""
+        target = Path(path)
+        target.mkdir(parents=True, exist_ok=True)
+        with self._write_lock:
+            gen = self._generation
+            n_rows = self._rows.size
+            vectors = self._rows.view(n_rows).copy()
+            row_pattern = self._row_pattern.view(n_rows)[:, 0].copy()
+            row_alive = self._row_alive.view(n_rows)[:, 0].copy()
+            patterns = list(self._patterns)
+            pattern_alive = list(self._pattern_alive)
+        index_blob = _pickle_index(gen.index, gen.query_lock) if gen.index is not None else b""
+        np.save(target / "vectors.npy", vectors)
+        np.save(target / "row_pattern.npy", row_pattern)
+        np.save(target / "row_alive.npy", row_alive)
+        np.save(target / "index_rows.npy", gen.index_rows)
+        np.save(target / "delta_rows.npy", gen.delta_rows)
+        with (target / "patterns.jsonl").open("w", encoding="utf-8") as handle:
+            for pattern, alive in zip(patterns, pattern_alive, strict=True):
+                row = {
+                    "id": pattern.id,
+                    "text": pattern.text,
+                    "category": pattern.category,
+                    "severity": pattern.severity,
+                    "source": pattern.source,
+                    "alive": alive,
+                }
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        (target / "index.pkl").write_bytes(index_blob)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "embedder": {
+                "name": self.embedder.name,
+                "version": self.embedder.version,
+                "dim": self.embedder.dim,
+            },
+            "pattern_set_version": self.version,
+            "n_patterns": len(self),
+            "n_rows": int(n_rows),
+            "settings": {
+                "n_neighbors": self.n_neighbors,
+                "quantize": self.quantize,
+                "window_chars": self.window_chars,
+                "max_windows": self.max_windows,
+                "epsilon": self.epsilon,
+                "exact_below": self.exact_below,
+                "min_search_k": self.min_search_k,
+                "random_state": self.random_state,
+                "index_options": self.index_options,
+            },
+            "index_sha256": hashlib.sha256(index_blob).hexdigest(),
+            "saved_at": time.time(),
+        }
+        # the manifest goes last: a directory without one is an interrupted save
+        (target / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(
+        cls, path: str | Path, *, embedder: Embedder, n_jobs: int | None = None
+    ) -> PatternStore:
+        """Read a store saved by `save()`; PatternStoreError if built with another embedder."""
+        source = Path(path)
+        try:
+            manifest = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise PatternStoreError(f"no readable pattern store at {source}: {exc}") from exc
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise PatternStoreError(
+                f"{source}: format version {manifest.get('format_version')!r}, "
+                f"this code reads {FORMAT_VERSION}"
+            )
+        saved = manifest["embedder"]
+        current = {"name": embedder.name, "version": embedder.version, "dim": embedder.dim}
+        if saved != current:
+            raise PatternStoreError(
+                f"{source} was built with embedder {saved}, refusing to use it with {current}"
+            )
+        settings = manifest["settings"]
+        store = cls(
+            embedder=embedder,
+            n_neighbors=settings["n_neighbors"],
+            quantize=settings["quantize"],
+            window_chars=settings["window_chars"],
+            max_windows=settings.get("max_windows", 32),
+            epsilon=settings["epsilon"],
+            exact_below=settings["exact_below"],
+            min_search_k=settings["min_search_k"],
+            random_state=settings["random_state"],
+            n_jobs=n_jobs,
+            index_options=settings.get("index_options"),
+        )
+        try:
+            vectors = np.load(source / "vectors.npy", allow_pickle=False)
+            row_pattern = np.load(source / "row_pattern.npy", allow_pickle=False)
+            row_alive = np.load(source / "row_alive.npy", allow_pickle=False)
+            index_rows = np.load(source / "index_rows.npy", allow_pickle=False)
+            delta_rows = np.load(source / "delta_rows.npy", allow_pickle=False)
+            # split on "\n" only: str.splitlines also breaks on U+2028 etc. inside JSON strings
+            text = (source / "patterns.jsonl").read_text(encoding="utf-8")
+            lines = [line for line in text.split("\n") if line.strip()]
+            index_blob = (source / "index.pkl").read_bytes()
+        except (OSError, ValueError) as exc:
+            raise PatternStoreError(f"{source}: damaged pattern store: {exc}") from exc
+        if hashlib.sha256(index_blob).hexdigest() != manifest["index_sha256"]:
+            raise PatternStoreError(f"{source}: index.pkl does not match its checksum")
+        expected_dtype = np.int8 if store.quantize else np.float32
+        if vectors.dtype != expected_dtype or vectors.shape[1:] != (embedder.dim,):
+            raise PatternStoreError(
+                f"{source}: vectors.npy has shape/dtype {vectors.shape}/{vectors.dtype}"
+            )
+        for line in lines:
+            row = json.loads(line)
+            pattern = Pattern(
+                row["id"], row["text"], row["category"], row["severity"], row["source"]
+            )
+            store._patterns.append(pattern)
+            store._pattern_alive.append(bool(row["alive"]))
+            if row["alive"]:
+                store._by_id[pattern.id] = len(store._patterns) - 1
+                store._digest_sum += int.from_bytes(pattern.digest(), "big")
+                store._n_alive += 1
+        store._rows.append(vectors)
+        store._row_pattern.append(row_pattern[:, None])
+        store._row_alive.append(row_alive[:, None])
+        bounds = np.searchsorted(row_pattern, np.arange(len(store._patterns) + 1))
+        store._pattern_rows = [
+            (int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+        index = _unpickle_index(index_blob) if index_blob else None
+        store._generation = _Generation(
+            index, index_rows, delta_rows, store._float_rows(delta_rows)
+        )
+        if store.version != manifest["pattern_set_version"]:
+            raise PatternStoreError(f"{source}: pattern set does not match its recorded version")
+        return store
+
+
+def _raw_placeholder(n: int, dim: int) -> FloatMatrix:
+    """Zero-memory (n, dim) stand-in for pynndescent's float rows (int8 search never reads them)."""
+    return np.broadcast_to(np.zeros(dim, dtype=np.float32), (n, dim))
+
+
+_PLACEHOLDER = "__aimds_raw_placeholder__"
+
+
+def _pickle_index(index: Any, lock: threading.Lock) -> bytes:
+    with lock:
+        state = index.__getstate__()
+    raw = state["_raw_data"]
+    if isinstance(raw, np.ndarray) and raw.strides[0] == 0:
+        # never let pickle materialise the placeholder into n * dim floats
+        state["_raw_data"] = (_PLACEHOLDER, raw.shape[0], raw.shape[1])
+    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _unpickle_index(blob: bytes) -> Any:
+    import pynndescent
+
+    # the blob's checksum was verified against the manifest by the caller; the store
+    # directory must be as trusted as the code (only our own build step writes it)
+    state = pickle.loads(blob)  # noqa: S301
+    raw = state["_raw_data"]
+    if isinstance(raw, tuple) and raw and raw[0] == _PLACEHOLDER:
+        state["_raw_data"] = _raw_placeholder(raw[1], raw[2])
+    index = pynndescent.NNDescent.__new__(pynndescent.NNDescent)
+    index.__setstate__(state)
+    return index
+
+
+def _query_index(
+    index: Any, units: FloatMatrix, k: int, epsilon: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    if getattr(index, "quantization", None) == "int8":
+        # rerank_width=0: rank by the int8 codes alone (the float rows were dropped)
+        indices, distances = index.query(units, k=k, epsilon=epsilon, rerank_width=0)
+    else:
+        indices, distances = index.query(units, k=k, epsilon=epsilon, pre_normalized=True)
+    return np.asarray(indices, dtype=np.int64), np.asarray(distances, dtype=np.float32)
