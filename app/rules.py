@@ -2,8 +2,9 @@
 
 Each rule belongs to one attack category and carries a weight in [0, 1]. Rules run over the
 normalizer's views (canonical text, decoded payloads, extracted markup), so obfuscation is
-handled there, not here. The patterns use bounded gaps (`(?:\\W+\\w+){0,4}`) over disjoint
-character classes, which keeps matching linear: there is no nested unbounded quantifier.
+handled there, not here. Matching uses RE2 (google-re2), which runs in time linear in the
+input for every pattern, so no prompt can make a rule backtrack; the patterns are also valid
+Python `re` syntax (a test checks both engines agree).
 
 The rule score is a noisy-or of the weights of distinct rules that fired; the fusion model
 uses it (and per-category hits) as features next to kNN similarity and temporal features.
@@ -192,14 +193,16 @@ RULES: tuple[Rule, ...] = (
         "secrets.env",
         "secrets_pii",
         0.6,
-        r"\b(?:environment\s+variables|\.env\s+file|aws_secret_access_key|OPENAI_API_KEY)\b",
+        r"\benvironment\s+variables\b|\.env\s+file\b|\b(?:aws_secret_access_key|openai_api_key)\b",
     ),
     # --- role-play jailbreak --------------------------------------------------------------
     _rule(
         "jailbreak.dan",
         "roleplay_jailbreak",
         0.85,
-        r"\b(?:DAN|do\s+anything\s+now|developer\s+mode|jailbr(?:oken|eak)|STAN|DUDE\s+mode|AIM\b)",
+        # "dan" alone is a first name: only with jailbreak context
+        r"\bdan\b[^.\n]{0,80}?\b(?:mode|anything|jailbr\w*|persona|stands\s+for)\b"
+        r"|\bdo\s+anything\s+now\b|\b(?:developer|dude|god|unrestricted)\s+mode\b|\bjailbr(?:oken|eak)",
     ),
     _rule(
         "jailbreak.no_rules",
@@ -261,25 +264,418 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-class RuleDetector:
-    """Runs `RULES` over a prompt's views and reports the hits."""
+_DIRECTIVE = r"(?:you\s+(?:must|will|shall|should|are\s+to)|now|from\s+now\s+on|please)"
 
-    def __init__(self, *, rules: tuple[Rule, ...] = RULES, max_chars: int = 50_000):
+#: more phrasings of the same families, written from public taxonomies of LLM attacks
+#: (OWASP LLM01, PromptInject, garak probe families, jailbreak studies), not from eval data
+EXTRA_RULES: tuple[Rule, ...] = (
+    # instruction override / policy manipulation
+    _rule(
+        "override.forget_everything",
+        "instruction_override",
+        0.7,
+        r"\b(?:forget|erase|clear|wipe|reset)\s+(?:\w+\s+){0,2}?(?:everything|all|your\s+memory|"
+        r"your\s+(?:training|programming|context))\b(?:\W+\w+){0,4}?\W+(?:before|above|you\s+(?:know|were))",
+    ),
+    _rule(
+        "override.start_fresh",
+        "instruction_override",
+        0.5,
+        r"\b(?:let's|let\s+us)\s+start\s+(?:fresh|over|anew)\b|\bnew\s+(?:session|conversation)\s+"
+        r"(?:with|under)\s+(?:new|different)\s+rules\b",
+    ),
+    _rule(
+        "override.do_not_follow",
+        "instruction_override",
+        0.65,
+        r"\b(?:do\s+not|don't|stop|no\s+longer)\s+(?:follow|obey|adhere\s+to|comply\s+with)\s+"
+        r"(?:\w+\s+){0,2}?(?:rules|guidelines|instructions|policies|polic(?:y)|programming|restrictions)\b",
+    ),
+    _rule(
+        "override.disable_safety",
+        "instruction_override",
+        0.75,
+        r"\b(?:disable|deactivate|turn\s+off|switch\s+off|remove|bypass|circumvent|override|lift)\s+"
+        r"(?:\w+\s+){0,3}?(?:safety|content|security|ethical|moderation)\s+"
+        r"(?:features?|filters?|protocols?|guidelines|guardrails?|checks?|settings|restrictions|measures)\b",
+    ),
+    _rule(
+        "override.safety_off",
+        "instruction_override",
+        0.7,
+        r"\b(?:safety|filters?|guardrails?|restrictions|moderation|content[_\s]policy)\s*"
+        r"(?:=|:|is\s+now|are\s+now|set\s+to)\s*[\"']?(?:off|disabled|false|none|0|optional|null)\b",
+    ),
+    _rule(
+        "override.privileged_mode",
+        "instruction_override",
+        0.65,
+        r"\b(?:enter|enable|activate|switch\s+to|you\s+are\s+(?:now\s+)?in)\s+(?:\w+\s+)?"
+        r"(?:admin|administrator|root|sudo|debug|maintenance|god|developer|test|override|unrestricted|"
+        r"superuser)\s+mode\b",
+    ),
+    _rule(
+        "override.authority_claim",
+        "instruction_override",
+        0.55,
+        r"\b(?:i\s+am|this\s+is)\s+(?:your|the|an?)\s+(?:developer|creator|administrator|admin|"
+        r"system\s+administrator|openai|anthropic|owner)\b(?:\W+\w+){0,8}?\W+"
+        r"(?:override|authori[sz]e|grant|allow|disable|unlock|ignore)",
+    ),
+    _rule(
+        "override.supersede",
+        "instruction_override",
+        0.65,
+        r"\b(?:supersedes?|overrides?|replaces?|takes?\s+precedence\s+over)\s+(?:\w+\s+){0,2}?"
+        r"(?:all\s+)?(?:previous|prior|other|your|system)\s+(?:instructions|rules|prompts?|guidelines)\b",
+    ),
+    _rule(
+        "override.your_new_role",
+        "instruction_override",
+        0.5,
+        rf"\b{_DIRECTIVE}\W+(?:\w+\W+){{0,2}}?(?:act|behave|respond|function|operate)\s+as\s+(?:an?\s+)?"
+        r"(?:unrestricted|unfiltered|uncensored|different|new|evil|rogue|malicious)\b",
+    ),
+    # special tokens and role markers smuggled into user text
+    _rule(
+        "override.special_tokens",
+        "instruction_override",
+        0.7,
+        r"<\|(?:im_start|im_end|endoftext|system|user|assistant|start_header_id|end_header_id|eot_id)\|>"
+        r"|\[/?inst\]|<</?sys>>|\[/?system\]|<\s*/?\s*system\s*>|\b(?:eot|sot)\s*>|<(?:eot|sot)>",
+    ),
+    _rule(
+        "override.fake_role_turn",
+        "instruction_override",
+        0.55,
+        r"(?:^|\n)\s*(?:system|assistant|admin|developer)\s*:\s*(?:\w+\W+){0,6}?"
+        r"(?:ignore|override|disable|you\s+(?:are|must|will)|new\s+instructions)",
+    ),
+    _rule(
+        "override.json_role", "instruction_override", 0.6, r"[\"']role[\"']\s*:\s*[\"']system[\"']"
+    ),
+    # system prompt / configuration extraction
+    _rule(
+        "exfil.your_prompt",
+        "system_prompt_exfiltration",
+        0.6,
+        r"\b(?:your|the)\s+(?:system|initial|original|hidden|secret|pre-?|custom|full)\s*"
+        r"(?:prompt|instructions|message|configuration|directives)\b(?:\W+\w+){0,6}?\W+"
+        r"(?:verbatim|word\s+for\s+word|exactly|in\s+full|in\s+a\s+code\s+block)",
+    ),
+    _rule(
+        "exfil.begin_with",
+        "system_prompt_exfiltration",
+        0.6,
+        r"\b(?:begin|start)\s+(?:your\s+(?:reply|response|answer)\s+)?with\s+[\"'](?:you\s+are|"
+        r"sure|certainly|absolutely|here\s+(?:is|are))",
+    ),
+    _rule(
+        "exfil.what_told",
+        "system_prompt_exfiltration",
+        0.5,
+        r"\bwhat\s+(?:were|was)\s+you\s+(?:told|instructed|programmed|asked)\s+(?:to\s+do\s+)?"
+        r"(?:before|initially|at\s+the\s+(?:start|beginning))\b",
+    ),
+    _rule(
+        "exfil.guidelines_specific",
+        "system_prompt_exfiltration",
+        0.45,
+        r"\b(?:list|enumerate|summari[sz]e|describe)\s+(?:all\s+)?(?:of\s+)?your\s+(?:\w+\s+)?"
+        r"(?:rules|guidelines|restrictions|instructions|constraints)\s+(?:verbatim|exactly|in\s+detail|one\s+by\s+one)",
+    ),
+    # code execution and tool abuse
+    _rule(
+        "tool.code_exec",
+        "tool_abuse",
+        0.7,
+        r"\b(?:os\.(?:system|popen|spawn\w*|exec\w*)|subprocess\.\w+|__import__|importlib\."
+        r"import_module|child_process|runtime\.getruntime\(\)\.exec|shell_exec|proc_open|passthru|"
+        r"system\s*\(\s*[\"'](?:whoami|id|ls|cat|rm|curl|wget|nc|bash|sh)\b)",
+    ),
+    _rule(
+        "tool.eval_exec",
+        "tool_abuse",
+        0.55,
+        r"\b(?:eval|exec)\s*\(\s*(?:[\"'`]|atob|base64|compile|string\.fromcharcode|"
+        r"bytes\.fromhex|chr\(|\[)",
+    ),
+    _rule(
+        "tool.recon_cmd",
+        "tool_abuse",
+        0.55,
+        r"(?:^|[\s`'\"(;|&])(?:whoami|uname\s+-a|cat\s+/etc/|ls\s+-la\s+/|id\s*;|hostname\s*;|"
+        r"net\s+user|ipconfig|ifconfig|printenv|env\s*\||history\s*\|)",
+    ),
+    _rule(
+        "tool.reverse_shell",
+        "tool_abuse",
+        0.8,
+        r"(?:/bin/(?:ba)?sh\s+-i|bash\s+-c\s+[\"']|/dev/tcp/|\bnc(?:at)?\s+(?:-\w+\s+)*-e\b|"
+        r"powershell(?:\.exe)?\s+(?:-\w+\s+)*-e(?:nc(?:odedcommand)?)?\b|mkfifo\s+/tmp/|"
+        r"\bsocket\.socket\(|pty\.spawn)",
+    ),
+    _rule(
+        "tool.injection_payload",
+        "tool_abuse",
+        0.6,
+        r"(?:\$\{jndi:|;\s*drop\s+table\b|'\s*or\s+'1'\s*=\s*'1|\bunion\s+select\b|"
+        r"<script\b|javascript:\s*\w|\bonerror\s*=|xp_cmdshell|\{\{\s*(?:config|self|request)\.)",
+    ),
+    _rule(
+        "tool.run_this",
+        "tool_abuse",
+        0.45,
+        r"\b(?:execute|run|eval(?:uate)?|interpret)\s*(?:this|the\s+following|it|:)\W+(?:\w+\W+){0,3}?"
+        r"(?:code|command|script|payload|snippet|program|python|javascript|bash|shell)\b",
+    ),
+    _rule(
+        "tool.agent_action",
+        "tool_abuse",
+        0.55,
+        r"\b(?:delete|drop|wipe|transfer|wire|grant|escalate|approve|refund)\s+(?:all\s+)?"
+        r"(?:\w+\s+){0,2}?(?:files|records|database|accounts?|funds|money|permissions|privileges|users)\b"
+        r"(?:\W+\w+){0,6}?\W+(?:without|no\s+need\s+(?:to|for)|skip(?:ping)?)\s+"
+        r"(?:\w+\s+)?(?:confirmation|approval|verification|asking|checks?)",
+    ),
+    # data exfiltration
+    _rule(
+        "exfil.send_data",
+        "data_exfiltration",
+        0.6,
+        r"\b(?:send|email|post|upload|forward|leak|exfiltrate)\s+(?:\w+\s+){0,3}?"
+        r"(?:it|this|them|everything|the\s+(?:\w+\s+)?(?:data|results?|contents?|file|logs?|keys?|passwords?|"
+        r"credentials|answers?))\s+to\s+(?:\S+@\S+|my\s+(?:email|server|webhook|endpoint)|"
+        r"(?:this|the\s+following)\s+(?:address|email|url|server|webhook))",
+    ),
+    _rule(
+        "exfil.image_url_data",
+        "data_exfiltration",
+        0.55,
+        r"!\[[^\]\n]{0,80}\]\(https?://[^)\s]{1,200}(?:\?|&)(?:q|d|data|c|msg|secret|p|info|x)=",
+    ),
+    # secrets and training data
+    _rule(
+        "secrets.training_data",
+        "secrets_pii",
+        0.55,
+        r"\b(?:training|fine-?tuning)\s+(?:data|examples|set|corpus)\b(?:\W+\w+){0,6}?\W+"
+        r"(?:verbatim|exact(?:ly)?|examples?|repeat|reproduce|show|print|list|reveal)"
+        r"|\b(?:repeat|reproduce|regurgitate)\s+(?:\w+\s+){0,3}?(?:training|memori[sz]ed)\s+(?:data|text|examples)",
+    ),
+    _rule(
+        "secrets.other_users",
+        "secrets_pii",
+        0.6,
+        r"\b(?:other|previous|another)\s+users?(?:'s|s')?\s+(?:\w+\s+)?(?:data|conversations?|messages|"
+        r"queries|prompts|information|emails?|details)\b",
+    ),
+    _rule(
+        "secrets.dump_env",
+        "secrets_pii",
+        0.6,
+        r"\b(?:print|dump|show|list|output|reveal)\s+(?:\w+\s+){0,2}?(?:env(?:ironment)?\s+vars?|"
+        r"os\.environ|process\.env|secrets?|api[_\s-]?keys?|tokens?|credentials|config(?:uration)?\s+files?)\b",
+    ),
+    # role-play / persona jailbreaks
+    _rule(
+        "jailbreak.free_from",
+        "roleplay_jailbreak",
+        0.6,
+        r"\byou\s+(?:are|have\s+been|were)\s+(?:now\s+)?(?:free|freed|liberated|unbound|released|"
+        r"unshackled|no\s+longer\s+(?:bound|restricted|limited|constrained))\b",
+    ),
+    _rule(
+        "jailbreak.without_limits",
+        "roleplay_jailbreak",
+        0.55,
+        r"\b(?:without|with\s+no|free\s+(?:of|from)|beyond|unbound\s+by)\s+(?:any\s+)?"
+        r"(?:restrictions|limitations|limits|filters|rules|guidelines|censorship|boundaries|"
+        r"ethical\s+(?:constraints|guidelines)|moral\s+(?:constraints|guidelines))\b",
+    ),
+    _rule(
+        "jailbreak.two_responses",
+        "roleplay_jailbreak",
+        0.65,
+        r"\b(?:two|2|both)\s+(?:different\s+)?(?:responses|answers|replies|paragraphs)\b(?:\W+\w+){0,12}?"
+        r"\W+(?:jailbr\w*|unfiltered|uncensored|developer\s+mode|without\s+restrictions|normal)\b",
+    ),
+    _rule(
+        "jailbreak.evil_persona",
+        "roleplay_jailbreak",
+        0.6,
+        r"\b(?:evil|malicious|rogue|dark|unethical|amoral|chaotic)\s+(?:ai|assistant|twin|version|"
+        r"confidant|alter\s+ego|persona|character|bot|gpt)\b",
+    ),
+    _rule(
+        "jailbreak.hypothetical_bypass",
+        "roleplay_jailbreak",
+        0.45,
+        r"\b(?:hypothetically|in\s+a\s+(?:fictional|hypothetical)\s+(?:world|scenario|story))\b"
+        r"(?:\W+\w+){0,10}?\W+(?:no\s+(?:rules|restrictions|laws|ethics)|not\s+bound|anything\s+goes|"
+        r"without\s+(?:restrictions|consequences))",
+    ),
+    _rule(
+        "jailbreak.grandma",
+        "roleplay_jailbreak",
+        0.55,
+        r"\b(?:my\s+(?:late|dead|deceased)\s+(?:grand(?:ma|mother|pa|father)|mother|father))\b"
+        r"(?:\W+\w+){0,10}?\W+(?:used\s+to|would)\s+(?:tell|read|recite|say)",
+    ),
+    _rule(
+        "jailbreak.opposite",
+        "roleplay_jailbreak",
+        0.5,
+        r"\b(?:opposite\s+(?:day|mode)|anti-?gpt|betterdan|maximum\s+mode|aim\s+stands\s+for|"
+        r"always\s+intelligent\s+and\s+machiavellian)\b",
+    ),
+    _rule(
+        "jailbreak.no_refusal_tokens",
+        "roleplay_jailbreak",
+        0.6,
+        r"\b(?:never|don't|do\s+not|must\s+not)\s+(?:\w+\s+){0,2}?(?:apologi[sz]e|warn|add\s+(?:a\s+)?"
+        r"(?:disclaimer|warning)|mention\s+(?:ethics|legality|that\s+you\s+are\s+an\s+ai)|"
+        r"say\s+(?:i'm\s+sorry|i\s+cannot|as\s+an\s+ai))",
+    ),
+    # indirect injection
+    _rule(
+        "indirect.when_processing",
+        "indirect_injection",
+        0.6,
+        r"\b(?:when|if|while)\s+(?:you\s+)?(?:are\s+)?(?:summari[sz]ing|reading|processing|"
+        r"analy[sz]ing|translating|parsing)\s+(?:this|the)\s+(?:document|page|email|file|text|"
+        r"message|content|review)\b(?:\W+\w+){0,8}?\W+(?:ignore|instead|must|you\s+(?:should|will))",
+    ),
+    _rule(
+        "indirect.ai_reading",
+        "indirect_injection",
+        0.6,
+        r"\b(?:ai|assistant|llm|model|bot|agent)s?\s+(?:reading|processing|summari[sz]ing|"
+        r"scraping|crawling)\s+this\b",
+    ),
+    _rule(
+        "indirect.important_ai",
+        "indirect_injection",
+        0.5,
+        r"\b(?:important|attention|urgent|notice|critical)\s*[:!-]+\s*(?:\w+\s+){0,2}?"
+        r"(?:ai|assistant|llm|model|chatbot|gpt)\b",
+    ),
+    _rule(
+        "indirect.retrieved_override",
+        "indirect_injection",
+        0.5,
+        r"\b(?:ignore|disregard|override)\s+(?:\w+\s+){0,2}?(?:retrieved|provided|the\s+above)\s+"
+        r"(?:context|documents?|information|sources?|data)\b",
+    ),
+    _rule(
+        "indirect.reply_with",
+        "indirect_injection",
+        0.45,
+        r"\b(?:reply|respond|answer|output)\s+(?:only\s+)?with\s+[\"'][^\"'\n]{1,60}[\"']\s*"
+        r"(?:and\s+nothing\s+else|only|instead)\b",
+    ),
+    # encodings as carriers
+    _rule(
+        "encoding.respond_encoded",
+        "encoding_obfuscation",
+        0.5,
+        r"\b(?:respond|reply|answer|write|output)\s+(?:\w+\s+){0,3}?(?:in|using)\s+(?:base64|rot13|"
+        r"hex(?:adecimal)?|binary|morse|leetspeak|reverse(?:d)?\s+(?:order|text)|pig\s+latin|"
+        r"caesar\s+cipher)\b",
+    ),
+    _rule(
+        "encoding.decode_payload",
+        "encoding_obfuscation",
+        0.5,
+        r"\b(?:base64|rot13|hex|binary|caesar|morse)\b(?:\W+\w+){0,4}?\W+(?:decode|decrypt|"
+        r"translate|convert)\b(?:\W+\w+){0,6}?\W+(?:follow|execute|run|do|obey|answer|comply)",
+    ),
+    _rule(
+        "encoding.token_split",
+        "encoding_obfuscation",
+        0.45,
+        r"\b(?:concatenate|combine|join|put\s+together)\s+(?:\w+\s+){0,3}?(?:strings|words|letters|"
+        r"parts|tokens|variables)\b(?:\W+\w+){0,8}?\W+(?:follow|execute|run|answer|instruction)",
+    ),
+    # harmful goals (what jailbreaks are for)
+    _rule(
+        "harm.weapons",
+        "harmful_request",
+        0.6,
+        r"\b(?:how\s+(?:to|do\s+i|can\s+i|would\s+(?:i|one|you))|steps?\s+to|instructions\s+"
+        r"(?:for|to|on)|guide\s+(?:to|for|on)|recipe\s+for)\s+(?:\w+\s+){0,3}?(?:make|build|"
+        r"synthesi[sz]e|create|produce|assemble|manufacture|cook)\s+(?:\w+\s+){0,3}?(?:bomb|"
+        r"explosives?|napalm|meth(?:amphetamine)?|nerve\s+agent|sarin|ricin|bioweapon|chemical\s+weapon|"
+        r"poison|gun|firearm|silencer|pipe\s+bomb|molotov)",
+    ),
+    _rule(
+        "harm.cyber",
+        "harmful_request",
+        0.55,
+        r"\b(?:write|create|develop|code|build|generate)\s+(?:\w+\s+){0,3}?(?:malware|ransomware|"
+        r"keylogger|virus|trojan|worm|botnet|rootkit|exploit|phishing\s+(?:email|page|site)|"
+        r"credential\s+stealer|backdoor)\b",
+    ),
+    _rule(
+        "harm.crime",
+        "harmful_request",
+        0.5,
+        r"\b(?:how\s+(?:to|do\s+i|can\s+i)|help\s+me|teach\s+me\s+(?:how\s+)?to|steps?\s+to)\s+"
+        r"(?:\w+\s+){0,2}?(?:steal|launder\s+money|hack\s+into|break\s+into|stalk|kidnap|"
+        r"murder|kill\s+(?:someone|a\s+person|my)|evade\s+(?:taxes|the\s+police)|counterfeit|"
+        r"smuggle|blackmail|dox)\b",
+    ),
+)
+
+RULES = RULES + EXTRA_RULES
+
+
+class RuleDetector:
+    """Runs `RULES` over a prompt's views with RE2 and reports the hits.
+
+    One RE2 `Set` finds which rules match in a single linear-time pass (RE2 never
+    backtracks, so no input can make a rule slow); the snippet is then extracted only for the
+    rules that matched.
+    """
+
+    def __init__(
+        self,
+        *,
+        rules: tuple[Rule, ...] = RULES,
+        max_chars: int = 50_000,
+        max_mem: int = 64 << 20,
+    ):
+        import re2
+
+        options = re2.Options()
+        options.max_mem = max_mem
+        self._set = re2.Set.SearchSet(options)
         self._rules = rules
+        self._patterns = []
+        for rule in rules:
+            source = "(?i)" + rule.pattern.pattern
+            self._set.Add(source)
+            self._patterns.append(re2.compile(source, options))
+        self._set.Compile()
         self._max_chars = max_chars
 
     def scan(self, views: Iterable[str]) -> RuleReport:
-        """Hits over all views (each rule reported once, with its first snippet)."""
+        """Hits over all views (each rule reported once, with its first snippet).
+
+        A view longer than `max_chars` is scanned at its head and its tail, so a payload
+        appended to a long document is still seen while the cost stays bounded.
+        """
         hits: dict[str, RuleHit] = {}
         for text in views:
-            chunk = text[: self._max_chars]
-            for rule in self._rules:
+            if len(text) > self._max_chars:
+                half = self._max_chars // 2
+                text = text[:half] + "\n" + text[-half:]
+            for index in self._set.Match(text) or ():
+                rule = self._rules[index]
                 if rule.id in hits:
                     continue
-                match = rule.pattern.search(chunk)
-                if match:
-                    hits[rule.id] = RuleHit(
-                        rule.id, rule.category, rule.weight, match.group(0)[:120]
-                    )
+                match = self._patterns[index].search(text)
+                snippet = match.group(0)[:120] if match else ""
+                hits[rule.id] = RuleHit(rule.id, rule.category, rule.weight, snippet)
         ordered = tuple(sorted(hits.values(), key=lambda h: -h.weight))
         return RuleReport(hits=ordered, score=_noisy_or(h.weight for h in ordered))
