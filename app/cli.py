@@ -7,6 +7,8 @@
     aimds decisions                    print decisions (or --deadletter records)
     aimds replay FILE                  replay a historical log in timestamp order
     aimds scan FILE|-                  screen in-process, no broker: JSONL decisions out
+    aimds train                        train the fusion model + pattern pack (dev corpora)
+    aimds eval FILE...                 recall, FPR, ROC, per-category recall, latency
     aimds policies check FILE          static analysis of a policy file (Z3)
     aimds demo                         end to end: broker, worker, sample prompts, decisions
 
@@ -253,6 +255,80 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from app.embedders import load_embedder
+    from app.training import train
+
+    logging.getLogger("app").setLevel(logging.INFO)
+    out = Path(args.out) if args.out else None
+    if out is None:
+        from app.core import model_dir
+
+        out = model_dir(Settings.from_env())
+    summary = train(
+        Path(args.data),
+        out,
+        embedder=load_embedder(args.embedder),
+        holdout=tuple(args.holdout),
+        seed=args.seed,
+    )
+    print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
+    print(f"wrote {out}/fusion.json and {out}/patterns.jsonl.gz", file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from app.core import build_pipeline
+    from app.evaluation import (
+        LabelledPrompt,
+        evaluate,
+        obfuscation_sweep,
+        plot_roc,
+        read_labelled,
+        summarize_sweep,
+    )
+    from app.pipeline import LocalScanner
+
+    settings = Settings.from_env()
+    pipeline = build_pipeline(settings, use_redis=False, progress=True)
+
+    def scanner() -> LocalScanner:
+        return LocalScanner(pipeline, dedup_ttl_s=settings.dedup_ttl_s)
+
+    rows: list[LabelledPrompt] = []
+    name = args.name
+    if args.builtin == "trigger-benign":
+        from app.eval_sets import trigger_word_benign
+
+        rows = trigger_word_benign(args.limit or 300)
+        name = name or "trigger-word benign (built-in)"
+    for file in args.files:
+        rows += read_labelled(file, limit=args.limit, seed=args.seed)
+    if not rows:
+        raise ConfigError("nothing to evaluate: give FILE(s) or --builtin")
+    name = name or ", ".join(Path(f).stem for f in args.files)
+    report = evaluate(name, scanner(), rows, model_version=pipeline.screener.model_version)
+    text = report.markdown()
+    summary = report.to_dict()
+    if args.obfuscations:
+        attacks = [r for r in rows if r.label == 1]
+        sweep = obfuscation_sweep(scanner, attacks, seed=args.seed)
+        table, overall = summarize_sweep(sweep)
+        text += "\n#### Obfuscated variants of attacks caught in plain form\n\n" + table
+        summary["obfuscation_caught"] = overall
+        summary["obfuscations"] = {k: {"n": n, "caught": r} for k, (n, r) in sweep.items()}
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = args.stem or "".join(c if c.isalnum() else "_" for c in name.lower())[:60]
+        (out / f"{stem}.md").write_text(text)
+        (out / f"{stem}.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+        png = plot_roc([report], out / f"{stem}_roc.png")
+        print(f"wrote {out}/{stem}.md, .json" + (f", {png.name}" if png else ""), file=sys.stderr)
+    return 0
+
+
 def cmd_policies(args: argparse.Namespace) -> int:
     from app.verification import check_policy_file
 
@@ -320,6 +396,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", help="session id for every prompt")
     p.add_argument("--deadletter", action="store_true", help="print dead-letter records too")
     p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("train", help="train the fusion model and pattern pack on labelled data")
+    p.add_argument("--data", default="../shared/data/dev", help="directory of labelled *.jsonl")
+    p.add_argument("--out", help="artifact directory (default: the packaged model directory)")
+    p.add_argument(
+        "--holdout",
+        nargs="*",
+        default=["promptshield"],
+        help="sources left out of training entirely (evaluate on them)",
+    )
+    p.add_argument("--embedder", default="hashing")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate the full pipeline on labelled JSONL")
+    p.add_argument("files", nargs="*", help="JSONL with text, label (1 = attack), category, ...")
+    p.add_argument("--builtin", choices=["trigger-benign"], help="a built-in evaluation set")
+    p.add_argument("--limit", type=int, help="random sample of this many rows per file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--name", help="report title")
+    p.add_argument(
+        "--obfuscations",
+        action="store_true",
+        help="also run every stage-1 obfuscation on attacks caught in plain form",
+    )
+    p.add_argument("--out", help="directory for the markdown, JSON and ROC plot")
+    p.add_argument("--stem", help="file name stem of the written report")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("policies", help="static analysis of a verification policy file")
     p.add_argument("action", choices=["check"])

@@ -6,8 +6,11 @@ indexes, JIT warm-up) happens here, never on the first request.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from app.pipeline import Pipeline
@@ -33,16 +36,113 @@ def redis_client(settings: Settings) -> Any:
     return client
 
 
-def build_screener(settings: Settings) -> Any:
-    """The screening stage configured by settings."""
+def model_dir(settings: Settings) -> Path:
+    """Directory of the trained artifacts (fusion.json, patterns.jsonl.gz)."""
+    if settings.model_path:
+        return Path(settings.model_path)
+    return Path(str(resources.files("app").joinpath("data", "model")))
+
+
+def load_pattern_store(
+    settings: Settings,
+    directory: Path,
+    embedder: Any,
+    *,
+    window_chars: int | None,
+    progress: bool = False,
+    pack_name: str = "patterns.jsonl.gz",
+    with_curated: bool = True,
+) -> Any:
+    """A store over the pack `pack_name` in `directory`: from the on-disk cache, or built once.
+
+    The cache key hashes the pack (and the curated pack when included), the embedder version
+    and the windowing, so a retrained pack or another embedder never reuses a stale index.
+    """
+    from app.errors import PatternStoreError
+    from app.patterns import PatternStore, load_curated_patterns
+    from app.training import read_pattern_pack
+
+    pack = directory / pack_name
+    curated = Path(str(resources.files("app").joinpath("data", "curated_patterns.yaml")))
+    key = hashlib.sha256(pack.read_bytes())
+    if with_curated:
+        key.update(curated.read_bytes())
+    key.update(f"{embedder.name}:{embedder.version}:{window_chars}".encode())
+    cache = Path(settings.home) / "stores" / key.hexdigest()[:16]
+    if (cache / "manifest.json").exists():
+        try:
+            store = PatternStore.load(cache, embedder=embedder)
+            log.info("pattern store loaded from %s (%d patterns)", cache, len(store))
+            return store
+        except (PatternStoreError, OSError, ValueError) as exc:  # a cache is rebuildable
+            log.warning("ignoring unusable pattern-store cache %s: %s", cache, exc)
+    started = time.perf_counter()
+    store = PatternStore(embedder=embedder, window_chars=window_chars)
+    patterns = read_pattern_pack(pack)
+    if with_curated:
+        patterns += load_curated_patterns(curated)
+    store.add(patterns)
+    store.build(progress=progress)
+    log.info(
+        "store %s built in %.1fs (%d patterns)",
+        pack_name,
+        time.perf_counter() - started,
+        len(store),
+    )
+    try:
+        store.save(cache)
+    except OSError as exc:
+        log.warning("could not cache the pattern store in %s: %s", cache, exc)
+    return store
+
+
+def build_screener(settings: Settings, *, progress: bool = False) -> Any:
+    """The detection engine configured by settings and the trained artifacts."""
+    from app.embedders import load_embedder
+    from app.errors import ConfigError
+    from app.fusion import FusionModel
+    from app.normalize import Normalizer
+    from app.patterns import PatternStore
+    from app.rules import RuleDetector
     from app.screening import Screener
 
-    options = {}
-    if settings.allow_threshold is not None:
-        options["allow_below"] = settings.allow_threshold
-    if settings.block_threshold is not None:
-        options["block_at"] = settings.block_threshold
-    return Screener(**options)
+    directory = model_dir(settings)
+    model = FusionModel.load(directory / "fusion.json").with_thresholds(
+        settings.allow_threshold, settings.block_threshold
+    )
+    embedder = load_embedder(settings.embedder)
+    if model.embedder != f"{embedder.name}:{embedder.version}":
+        raise ConfigError(
+            f"the fusion model was trained with embedder {model.embedder}, not "
+            f"{embedder.name}:{embedder.version}; retrain with `aimds train` or change "
+            "AIMDS_EMBEDDER"
+        )
+    window_chars = model.provenance.get("window_chars")
+    if settings.pattern_store_path:
+        store = PatternStore.load(settings.pattern_store_path, embedder=embedder)
+    else:
+        store = load_pattern_store(
+            settings, directory, embedder, window_chars=window_chars, progress=progress
+        )
+    benign = load_pattern_store(
+        settings,
+        directory,
+        embedder,
+        window_chars=window_chars,
+        progress=progress,
+        pack_name="benign.jsonl.gz",
+        with_curated=False,
+    )
+    store.warm_up()
+    benign.warm_up()
+    return Screener(
+        normalizer=Normalizer(),
+        rules=RuleDetector(),
+        embedder=embedder,
+        store=store,
+        model=model,
+        benign_store=benign,
+    )
 
 
 def build_verifier(settings: Settings, *, redis: Any = None) -> Any:
@@ -54,10 +154,12 @@ def build_verifier(settings: Settings, *, redis: Any = None) -> Any:
     return Verifier(policies=policies, cache=cache, timeout_s=settings.verify_timeout_s)
 
 
-def build_pipeline(settings: Settings, *, use_redis: bool = True) -> Pipeline:
+def build_pipeline(
+    settings: Settings, *, use_redis: bool = True, progress: bool = False
+) -> Pipeline:
     """Screener and verifier, loaded and warmed up, behind one `Pipeline`."""
     started = time.perf_counter()
-    screener = build_screener(settings)
+    screener = build_screener(settings, progress=progress)
     verifier = build_verifier(settings, redis=redis_client(settings) if use_redis else None)
     log.info("core pipeline ready in %.2fs", time.perf_counter() - started)
     return Pipeline(screener=screener, verifier=verifier, max_text_chars=settings.max_text_chars)

@@ -8,6 +8,7 @@ closed: the result is ESCALATE with the error as its reason, never ALLOW.
 from __future__ import annotations
 
 import logging
+import math
 import time
 import unicodedata
 from collections.abc import Mapping
@@ -48,12 +49,11 @@ class ScreenResult:
         return self.action is Action.ESCALATE and self.stage != "error"
 
 
-class Screener:
-    """Interim rule-based screener (backbone): normalizes lightly and scores with `RuleDetector`.
+class RuleScreener:
+    """Rules-only screener: lightly normalizes and scores with `RuleDetector`.
 
     Scores at or above `block_at` BLOCK, below `allow_below` ALLOW, and the band between goes
-    to verification. The detection engine replaces this with normalization, temporal,
-    pattern and fusion stages behind the same `screen` signature.
+    to verification. A baseline for tests and benchmarks; the worker uses `Screener`.
     """
 
     def __init__(
@@ -62,7 +62,7 @@ class Screener:
         rules: RuleDetector | None = None,
         allow_below: float = 0.4,
         block_at: float = 0.8,
-        model_version: str = "rules-interim-1",
+        model_version: str = "rules-only-1",
     ):
         self._rules = rules or RuleDetector()
         self._allow_below = allow_below
@@ -71,7 +71,7 @@ class Screener:
         self.pattern_version = "none"
 
     def new_session(self) -> Any:
-        """Fresh per-session state (the interim screener keeps none)."""
+        """Fresh per-session state (the rules-only screener keeps none)."""
         return None
 
     def load_session(self, state: Any) -> Any:
@@ -145,3 +145,204 @@ def failed_closed(
         model_version=model_version,
         pattern_version=pattern_version,
     )
+
+
+class Screener:
+    """The detection engine: normalize → rules → embed + kNN → fuse, with the session's state.
+
+    Components are loaded once by the caller (see `app.core.build_screener`); `screen` is the
+    per-prompt path. The session object is the temporal stage's `SessionState`, kept by the
+    worker in a Faust table and by `aimds scan` in memory.
+    """
+
+    def __init__(
+        self,
+        *,
+        normalizer: Any,
+        rules: RuleDetector,
+        embedder: Any,
+        store: Any,
+        model: Any,
+        benign_store: Any = None,
+        temporal_config: Any = None,
+        knn_k: int = 5,
+        max_views: int = 4,
+        simhash_seed: int = 20251126,
+    ):
+        from app.temporal import DEFAULT_CONFIG, make_hyperplanes
+
+        self._normalizer = normalizer
+        self._rules = rules
+        self._embedder = embedder
+        self._store = store
+        self._benign = benign_store
+        self._model = model
+        self._temporal = temporal_config or DEFAULT_CONFIG
+        self._k = knn_k
+        self._max_views = max_views
+        # one fixed seed on every worker: fingerprints live in table state that moves
+        self._planes = make_hyperplanes(embedder.dim, 64, seed=simhash_seed)
+        self.model_version = model.version
+        self.pattern_version = store.version
+
+    # --- session state (temporal stage) ---------------------------------------------------
+    def new_session(self) -> Any:
+        """Fresh temporal state for a session."""
+        from app.temporal import SessionState
+
+        return SessionState()
+
+    def load_session(self, state: Any) -> Any:
+        """Temporal state from its table form."""
+        from app.temporal import SessionState
+
+        return SessionState.from_dict(state)
+
+    def dump_session(self, session: Any) -> Any:
+        """Temporal state in its table form (JSON-able)."""
+        return session.to_dict()
+
+    def views(self, text: str) -> tuple[str, ...]:
+        """The texts detectors scan: canonical form first, then decoded/extracted views."""
+        normalized = self._normalizer.normalize(text)
+        return tuple(v.text for v in normalized.views[: self._max_views]) or (text,)
+
+    # --- the per-prompt path --------------------------------------------------------------
+    def screen(
+        self,
+        prompt: Prompt,
+        session: Any = None,
+        window_facts: Mapping[str, int] | None = None,
+    ) -> ScreenResult:
+        """Screen one prompt; never raises (fails closed to ESCALATE)."""
+        started = time.perf_counter_ns()
+        try:
+            return self._screen(prompt, session, dict(window_facts or {}), started)
+        except Exception as exc:  # noqa: BLE001 - fail closed on any detector failure
+            log.exception("screening failed for prompt %s", prompt.id)
+            return failed_closed(exc, self.model_version, self.pattern_version, started)
+
+    def _screen(
+        self, prompt: Prompt, session: Any, facts: dict[str, int], started: int
+    ) -> ScreenResult:
+        from app.fusion import benign_similarity, content_features, knn, pattern_evidence
+        from app.temporal import TemporalEvent, vector_simhash
+
+        model = self._model
+        normalized = self._normalizer.normalize(prompt.text)
+        views = [v.text for v in normalized.views[: self._max_views]] or [prompt.text]
+        t_norm = time.perf_counter_ns()
+        report = self._rules.scan(views)
+        t_rules = time.perf_counter_ns()
+        vectors = self._embedder.embed(views)
+        evidence = pattern_evidence(knn(self._store, views, vectors, self._k))
+        benign_sim = benign_similarity(knn(self._benign, views, vectors, 1))
+        text_logit = max(model.text_logit(v) for v in vectors)
+        t_pattern = time.perf_counter_ns()
+        features = content_features(report, evidence, text_logit, normalized.transforms, benign_sim)
+        content = model.probability(features)
+        temporal = None
+        fingerprint = vector_simhash(vectors[0], self._planes)
+        if session is not None:
+            temporal = session.observe(
+                TemporalEvent(prompt.ts, fingerprint, content), self._temporal
+            )
+        t_temporal = time.perf_counter_ns()
+        t_score = temporal.score if temporal is not None else 0.0
+        fused = model.fuse(content, t_score)
+        if fused >= model.block_at:
+            action = Action.BLOCK
+        elif fused < model.allow_below:
+            action = Action.ALLOW
+        else:
+            action = Action.ESCALATE
+        if session is not None:
+            session.record_outcome(fingerprint, action is Action.BLOCK, prompt.ts, self._temporal)
+        stage, reasons = self._explain(
+            model, features, content, fused, report, evidence, normalized.transforms, temporal
+        )
+        categories = list(report.categories())
+        for m in evidence.matches:
+            if m.similarity >= 0.5 and m.category not in categories:
+                categories.append(m.category)
+        session_facts: dict[str, float | int | bool | None] = {
+            "prompts_1m": facts.get("prompts_1m"),
+            "blocked_recent": facts.get("blocked_10m"),
+            "repeat_near": temporal.repeat_near if temporal else None,
+            "probing": temporal.probing if temporal else None,
+            "escalation": temporal.escalation if temporal else None,
+            "bot_regularity": temporal.bot_regularity if temporal else None,
+        }
+        done = time.perf_counter_ns()
+        return ScreenResult(
+            action=action,
+            score=fused,
+            stage=stage,
+            reasons=reasons,
+            categories=tuple(categories),
+            matches=evidence.matches,
+            scores={
+                "screen.score": fused,
+                "content.score": content,
+                "rules.score": report.score,
+                "pattern.similarity": evidence.max_sim,
+                "benign.similarity": benign_sim,
+                "text.score": 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, text_logit)))),
+                "temporal.score": t_score,
+            },
+            session_facts=session_facts,
+            views=tuple(views),
+            timings_us={
+                "normalize": (t_norm - started) // 1000,
+                "rules": (t_rules - t_norm) // 1000,
+                "pattern": (t_pattern - t_rules) // 1000,
+                "temporal": (t_temporal - t_pattern) // 1000,
+                "fusion": (done - t_temporal) // 1000,
+                "total": (done - started) // 1000,
+            },
+            model_version=self.model_version,
+            pattern_version=self.pattern_version,
+        )
+
+    @staticmethod
+    def _explain(
+        model: Any,
+        features: Any,
+        content: float,
+        fused: float,
+        report: Any,
+        evidence: Any,
+        transforms: frozenset[str],
+        temporal: Any,
+    ) -> tuple[str, tuple[str, ...]]:
+        """Which stage's evidence decided, and the reasons a human reads."""
+        parts = model.contributions(features)
+        groups = {"rules": 0.0, "pattern": 0.0, "normalize": 0.0}
+        for name, value in parts.items():
+            key = name.split(".")[0]
+            group = {"rules": "rules", "pattern": "pattern", "text": "pattern", "norm": "normalize"}
+            groups[group[key]] += value
+        stage = max(groups, key=lambda g: groups[g])
+        if groups[stage] <= 0:
+            stage = "fusion"
+        if temporal is not None and fused - content > 0.1:
+            stage = "temporal"
+        reasons = [
+            f"fused score {fused:.3f} (content {content:.3f}); thresholds "
+            f"allow<{model.allow_below:.3f} block>={model.block_at:.3f}"
+        ]
+        reasons += [f"rule {h.rule_id} ({h.category}): {h.snippet!r}" for h in report.hits[:3]]
+        for m in evidence.matches[:2]:
+            if m.similarity >= 0.3:
+                reasons.append(
+                    f"similar to {m.pattern_id} ({m.category}, {m.source}) at {m.similarity:.2f}"
+                )
+        if transforms:
+            reasons.append("de-obfuscated: " + ", ".join(sorted(transforms)))
+        top = sorted(parts.items(), key=lambda kv: -abs(kv[1]))[:3]
+        reasons.append("top features: " + ", ".join(f"{n} {v:+.2f}" for n, v in top))
+        if temporal is not None and temporal.flags:
+            reasons.append(
+                f"session: {', '.join(temporal.flags)} (temporal score {temporal.score:.2f})"
+            )
+        return stage, tuple(reasons)

@@ -53,11 +53,12 @@ def changelog_specs(settings: Settings) -> list[TopicSpec]:
     specs = []
     for table in TABLES:
         config = {"max.message.bytes": str(settings.max_message_bytes)}
-        if expires[table] is None:
+        window_s = expires[table]
+        if window_s is None:
             config["cleanup.policy"] = "compact"
         else:  # windowed: every window is a new key, so old windows must also be deleted
             config["cleanup.policy"] = "compact,delete"
-            config["retention.ms"] = str(int(expires[table] * 1000))
+            config["retention.ms"] = str(int(window_s * 1000))
         name = f"{settings.app_id}-{table}-changelog"
         specs.append(
             TopicSpec(f"changelog:{table}", name, settings.partitions, "table key", "", config)

@@ -10,7 +10,7 @@ import pytest
 
 from app.faust_app import AimdsApp, create_app
 from app.pipeline import Pipeline
-from app.screening import Screener
+from app.screening import RuleScreener
 from app.settings import Settings
 
 
@@ -41,7 +41,7 @@ def make_app(
 ) -> tuple[AimdsApp, RecordingOutputs]:
     outputs = RecordingOutputs()
     s = Settings.from_env({}).replace(store="memory://", app_id="aimds-agent-test", **settings)
-    pipeline = pipeline or Pipeline(screener=Screener())
+    pipeline = pipeline or Pipeline(screener=RuleScreener())
     aimds = create_app(s, pipeline=pipeline, outputs=outputs)
     aimds.faust.finalize()
     aimds.faust.flow_control.resume()

@@ -7,7 +7,7 @@ import pytest
 
 from app.pipeline import Pipeline
 from app.records import Action, Prompt
-from app.screening import Screener, ScreenResult
+from app.screening import RuleScreener, ScreenResult
 from tests.agents.conftest import make_app
 from tests.badinput import BAD_INPUTS, duplicate_pair, good
 from tests.schema_check import assert_valid
@@ -84,7 +84,7 @@ async def test_duplicate_prompt_id_is_dead_lettered(agent_app) -> None:
     assert dead["reason"] == "duplicate_prompt"
 
 
-class Uncertain(Screener):
+class Uncertain(RuleScreener):
     def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
         return ScreenResult(
             action=Action.ESCALATE,
@@ -106,7 +106,7 @@ async def test_uncertain_prompts_are_routed_to_verification() -> None:
     assert request["screen"]["session"] == {"prompts_1m": 1, "blocked_10m": 0}
 
 
-class Crashing(Screener):
+class Crashing(RuleScreener):
     def screen(self, prompt, session=None, window_facts=None):  # type: ignore[override]
         raise MemoryError("simulated")
 

@@ -11,7 +11,7 @@ from app.core import build_verifier
 from app.decisions import verification_request
 from app.pipeline import Pipeline
 from app.records import Action, Prompt
-from app.screening import Screener, ScreenResult
+from app.screening import RuleScreener, ScreenResult
 from app.settings import Settings
 from tests.agents.conftest import make_app
 from tests.schema_check import assert_valid
@@ -49,7 +49,9 @@ def request(text: str, *, score: float, categories: tuple[str, ...] = (), pid: s
 def verifying_app(timeout_s: float = 2.0, verifier=None):
     settings = Settings.from_env({}).replace(redis_url="")
     verifier = verifier or build_verifier(settings)
-    return make_app(Pipeline(screener=Screener(), verifier=verifier), verify_timeout_s=timeout_s)
+    return make_app(
+        Pipeline(screener=RuleScreener(), verifier=verifier), verify_timeout_s=timeout_s
+    )
 
 
 async def test_verification_decides_and_attaches_an_audit_trail() -> None:

