@@ -12,7 +12,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +87,7 @@ class WorkerProcess:
     def stop(self) -> None:
         if self.proc.poll() is None:
             stop_pid(self.proc.pid, timeout=30)
+        self.proc.wait(timeout=10)  # reap it
         self._log.close()
 
 
@@ -113,20 +113,34 @@ def collect(
     expect: int,
     timeout_s: float = 180.0,
     worker: WorkerProcess | None = None,
+    settle_s: float = 0.0,
 ) -> list[dict[str, Any]]:
-    """Read `expect` records of an AIMDS topic from the beginning.
+    """Read an AIMDS topic from the beginning until `expect` records arrived.
 
-    Gives up after the timeout, or as soon as the worker process (if given) has died.
+    With `settle_s`, keeps following that much longer after the count is reached, so records
+    that should not exist (doubles) show up in the result. Gives up after the timeout, or as
+    soon as the worker process (if given) has died.
     """
 
     async def run() -> list[dict[str, Any]]:
         got: list[dict[str, Any]] = []
+        loop = asyncio.get_running_loop()
         reader = read_topic(settings, settings.topic(topic), follow=True, timeout_s=timeout_s)
+        reached_at = loop.time() if expect <= 0 else None
         try:
-            async for record in reader:
-                got.append(record)
-                if len(got) >= expect:
+            while True:
+                wait = None
+                if reached_at is not None:
+                    wait = settle_s - (loop.time() - reached_at)
+                    if wait <= 0:
+                        break
+                try:
+                    record = await asyncio.wait_for(anext(reader), wait)
+                except (StopAsyncIteration, TimeoutError):
                     break
+                got.append(record)
+                if reached_at is None and len(got) >= expect:
+                    reached_at = loop.time()
         finally:
             await reader.aclose()
         return got
@@ -143,15 +157,5 @@ def collect(
     return asyncio.run(watched())
 
 
-def read_all(settings: Settings, topic: str) -> list[dict[str, Any]]:
-    """Everything currently in an AIMDS topic."""
-
-    async def run() -> list[dict[str, Any]]:
-        return [r async for r in read_topic(settings, settings.topic(topic))]
-
-    return asyncio.run(run())
-
-
-def settle(seconds: float = 3.0) -> None:
-    """Give the worker time to emit anything it should not (doubles) before the final count."""
-    time.sleep(seconds)
+#: how long tests keep reading after the expected count, to catch doubles
+SETTLE_S = 4.0
