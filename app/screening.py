@@ -234,9 +234,10 @@ class Screener:
         t_norm = time.perf_counter_ns()
         report = self._rules.scan(views)
         t_rules = time.perf_counter_ns()
-        vectors = self._embedder.embed(views)
-        evidence = pattern_evidence(knn(self._store, views, vectors, self._k))
-        benign_sim = benign_similarity(knn(self._benign, views, vectors, 1))
+        vectors = self._embedder.embed(views)  # text classifier (and session fingerprint)
+        knn_vectors = self._store.embedder.embed(views)  # pattern stage
+        evidence = pattern_evidence(knn(self._store, views, knn_vectors, self._k))
+        benign_sim = benign_similarity(knn(self._benign, views, knn_vectors, 1))
         text_logit = max(model.text_logit(v) for v in vectors)
         t_pattern = time.perf_counter_ns()
         features = content_features(report, evidence, text_logit, normalized.transforms, benign_sim)

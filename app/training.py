@@ -75,7 +75,7 @@ LICENSES = {
 MAX_VIEWS = 4
 KNN_K = 5
 #: benign reference texts kept for the benign-similarity feature
-BENIGN_LIMIT = 8000
+BENIGN_LIMIT = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +116,15 @@ class Prepared:
     views: list[list[str]]
     transforms: list[frozenset[str]]
     rule_rows: list[Any]
-    vectors: list[np.ndarray]  # per row: (n_views, dim) embeddings of its views
-    canonical: np.ndarray  # (n, dim) embedding of each row's canonical view
+    vectors: list[np.ndarray]  # per row: (n_views, knn dim) pattern-stage vectors of its views
+    text_vectors: list[np.ndarray]  # per row: (n_views, classifier dim) text-classifier vectors
+    canonical: np.ndarray  # (n, classifier dim) text-classifier vector of the canonical view
 
 
-def prepare(rows: Sequence[Row], embedder: Embedder, *, progress: bool) -> Prepared:
-    """Normalize, rule-scan and embed every row once."""
+def prepare(
+    rows: Sequence[Row], embedder: Embedder, classifier_embedder: Embedder, *, progress: bool
+) -> Prepared:
+    """Normalize, rule-scan and embed (both embedders) every row once."""
     from tqdm import tqdm
 
     normalizer, rules = Normalizer(), RuleDetector()
@@ -133,16 +136,21 @@ def prepare(rows: Sequence[Row], embedder: Embedder, *, progress: bool) -> Prepa
         transforms.append(nt.transforms)
         rule_rows.append(rules.scan(texts))
     flat = [text for texts in views for text in texts]
-    embedded = np.zeros((len(flat), embedder.dim), dtype=np.float32)
-    batch = 512
-    for start in tqdm(range(0, len(flat), batch), desc="embed", unit="batch", disable=not progress):
-        embedded[start : start + batch] = embedder.embed(flat[start : start + batch])
-    vectors, at = [], 0
-    for texts in views:
-        vectors.append(embedded[at : at + len(texts)])
-        at += len(texts)
-    canonical = np.stack([v[0] for v in vectors])
-    return Prepared(views, transforms, rule_rows, vectors, canonical)
+
+    def embed_all(model: Embedder, desc: str) -> list[np.ndarray]:
+        out = np.zeros((len(flat), model.dim), dtype=np.float32)
+        for start in tqdm(range(0, len(flat), 512), desc=desc, unit="batch", disable=not progress):
+            out[start : start + 512] = model.embed(flat[start : start + 512])
+        per_row, at = [], 0
+        for texts in views:
+            per_row.append(out[at : at + len(texts)])
+            at += len(texts)
+        return per_row
+
+    vectors = embed_all(embedder, "embed (pattern stage)")
+    text_vectors = embed_all(classifier_embedder, "embed (text classifier)")
+    canonical = np.stack([v[0] for v in text_vectors])
+    return Prepared(views, transforms, rule_rows, vectors, text_vectors, canonical)
 
 
 def patterns_from_rows(rows: Sequence[Row]) -> list[Pattern]:
@@ -233,7 +241,7 @@ def fold_features(
         views, vectors = prepared.views[i], prepared.vectors[i]
         evidence = pattern_evidence(knn(store, views, vectors, KNN_K))
         benign_sim = benign_similarity(knn(benign, views, vectors, 1))
-        logit = float(np.max(vectors @ text_coef) + text_intercept)
+        logit = float(np.max(prepared.text_vectors[i] @ text_coef) + text_intercept)
         out[n] = content_features(
             prepared.rule_rows[i], evidence, logit, prepared.transforms[i], benign_sim
         )
@@ -341,9 +349,10 @@ def train(
     out_dir: Path,
     *,
     embedder: Embedder,
+    classifier_embedder: Embedder,
     holdout: Sequence[str] = ("promptshield",),
     n_folds: int = 5,
-    window_chars: int | None = 400,
+    window_chars: int | None = None,
     block_fpr: float = 0.005,
     review_fpr: float = 0.05,
     seed: int = 0,
@@ -371,7 +380,7 @@ def train(
         sorted(set(groups)),
         list(holdout),
     )
-    prepared = prepare(rows, embedder, progress=progress)
+    prepared = prepare(rows, embedder, classifier_embedder, progress=progress)
     curated = load_curated_patterns()
 
     # Two out-of-fold feature sets per row. Random (stratified) folds: the row's family is in
@@ -467,6 +476,16 @@ def train(
             "block_fpr_budget": block_fpr,
             "review_fpr_budget": review_fpr,
             "window_chars": window_chars,
+            "knn_embedder": {
+                "name": embedder.name,
+                "version": embedder.version,
+                "dim": embedder.dim,
+            },
+            "classifier_embedder": {
+                "name": classifier_embedder.name,
+                "version": classifier_embedder.version,
+                "dim": classifier_embedder.dim,
+            },
             "curated_patterns": len(curated),
             "pattern_pack": len(pack),
             "out_of_fold": oof_metrics,

@@ -98,6 +98,7 @@ def test_a_failing_component_fails_closed(screener) -> None:
     class BrokenStore:
         window_chars = None
         version = "broken"
+        embedder = screener._store.embedder
 
         def query(self, *args, **kwargs):
             raise RuntimeError("index file truncated")

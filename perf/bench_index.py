@@ -1,0 +1,445 @@
+"""Pattern-index benchmark: pynndescent build time, memory, latency, throughput, recall.
+
+Vectors: the default (hashing) embedder's embeddings of every dev-corpus text cut into
+200-character windows (~60k real rows), and, to reach 100k / 1M patterns, random mixtures
+of two real rows plus a little Gaussian noise, re-normalised (same dimension, same
+sparsity-free dense structure, clusters like families of attack variants). Queries are
+other real windows with noise added, so some sit close to patterns and most do not, as in
+production where most prompts are benign.
+
+For each size and form (float32, int8) it reports build time, memory per pattern,
+single-query latency (median / p99, through `PatternStore.query`, one thread), batch
+throughput, and recall@10 against exact brute-force search; then worker start-up in a
+fresh process: import, load from disk, numba warm-up, first query.
+
+    .venv/bin/python perf/bench_index.py --quick     # 10k patterns
+    .venv/bin/python perf/bench_index.py             # 100k patterns (default)
+    .venv/bin/python perf/bench_index.py --full      # 100k and 1M patterns
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app._vectors import l2_normalize, text_windows  # noqa: E402
+from app.embedders import load_embedder  # noqa: E402
+from app.patterns import Pattern, PatternStore  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "dev"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Row:
+    size: int
+    form: str
+    n_neighbors: int
+    epsilon: float
+    build_s: float
+    bytes_per_pattern: float
+    index_bytes_per_pattern: float
+    median_us: float
+    p99_us: float
+    batch_qps: float
+    recall10: float
+    recall10_near: float
+    recall10_far: float
+    top1_near: float
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def real_windows(embedder: Any) -> np.ndarray:
+    cache = (
+        Path(tempfile.gettempdir()) / f"aimds_bench_windows_{embedder.name}_{embedder.version}.npy"
+    )
+    if cache.exists():
+        return np.load(cache)
+    texts: list[str] = []
+    for path in sorted(DATA.glob("*.jsonl")):
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                texts.extend(text_windows(json.loads(line)["text"], max_chars=200))
+    parts = [
+        embedder.embed(texts[i : i + 512])
+        for i in tqdm(range(0, len(texts), 512), desc="embed dev windows")
+    ]
+    vecs = np.concatenate(parts)
+    vecs = vecs[np.einsum("ij,ij->i", vecs, vecs) > 0.5]
+    np.save(cache, vecs)
+    return vecs
+
+
+def synth_patterns(base: np.ndarray, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if n <= len(base):
+        return base[rng.permutation(len(base))[:n]].copy()
+    out = np.empty((n, base.shape[1]), dtype=np.float32)
+    out[: len(base)] = base
+    for start in tqdm(range(len(base), n, 50_000), desc=f"synthesise {n:,} patterns"):
+        m = min(50_000, n - start)
+        a = base[rng.integers(0, len(base), m)]
+        b = base[rng.integers(0, len(base), m)]
+        w = rng.uniform(0.55, 0.95, (m, 1)).astype(np.float32)
+        noise = rng.standard_normal((m, base.shape[1])).astype(np.float32)
+        out[start : start + m] = l2_normalize(w * a + (1 - w) * b + 0.02 * noise)
+    return out
+
+
+def make_queries(held_out: np.ndarray, data: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Half near-variants of stored patterns (attacks), half unseen real windows (mostly benign)."""
+    rng = np.random.default_rng(seed)
+    near = data[rng.integers(0, len(data), n // 2)]
+    noise = rng.standard_normal(near.shape).astype(np.float32)
+    near = l2_normalize(near + 0.8 * noise / np.sqrt(data.shape[1]))
+    far = held_out[rng.integers(0, len(held_out), n - n // 2)]
+    return np.concatenate([near, far])
+
+
+def screening_texts(per_bucket: int) -> dict[str, list[str]]:
+    """Real dev prompts (attacks and benign) by length bucket."""
+    rng = np.random.default_rng(3)
+    texts: list[str] = []
+    for path in sorted(DATA.glob("*.jsonl")):
+        with path.open(encoding="utf-8") as handle:
+            texts.extend(json.loads(line)["text"] for line in handle)
+    out: dict[str, list[str]] = {}
+    for lo, hi in ((0, 256), (256, 1024), (1024, 4096), (4096, 20000)):
+        pool = [t for t in texts if lo <= len(t) < hi]
+        picks = rng.permutation(len(pool))[:per_bucket]
+        out[f"{lo}-{hi} chars"] = [pool[i] for i in picks]
+    return out
+
+
+def exact_top10(data: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    out = np.empty((len(queries), 10), dtype=np.int64)
+    for i in range(0, len(queries), 100):
+        sims = queries[i : i + 100] @ data.T
+        top = np.argpartition(-sims, 10, axis=1)[:, :10]
+        order = np.argsort(-np.take_along_axis(sims, top, axis=1), axis=1)
+        out[i : i + 100] = np.take_along_axis(top, order, axis=1)
+    return out
+
+
+def index_nbytes(index: Any) -> int:
+    total = 0
+    for name in ("_raw_data", "_quantized_data", "_quantized_inv_norms", "_vertex_order"):
+        arr = getattr(index, name, None)
+        if isinstance(arr, np.ndarray) and arr.strides and arr.strides[0] != 0:
+            total += arr.nbytes
+    graph = getattr(index, "_search_graph", None)
+    if graph is not None:
+        total += graph.indptr.nbytes + graph.indices.nbytes + graph.data.nbytes
+    for tree in getattr(index, "_search_forest", ()):
+        total += tree.hyperplanes.nbytes + tree.offsets.nbytes + tree.children.nbytes
+        total += tree.indices.nbytes
+    return total
+
+
+def run_one(
+    data: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    *,
+    quantize: bool,
+    n_neighbors: int,
+    epsilons: Sequence[float],
+    embedder: Any,
+    save_to: Path | None,
+    screen_texts: dict[str, list[str]] | None = None,
+    screening: dict[str, tuple[float, float]] | None = None,
+    index_options: dict[str, Any] | None = None,
+) -> list[Row]:
+    store = PatternStore(
+        embedder=embedder,
+        n_neighbors=n_neighbors,
+        quantize=quantize,
+        n_jobs=None,
+        window_chars=None,  # patterns arrive as vectors; the screening part sets windows
+        index_options=index_options,
+    )
+    patterns = [
+        Pattern(f"p{i}", "-", "instruction_override", 0.8, "bench") for i in range(len(data))
+    ]
+    rss0 = rss_bytes()
+    store.add(patterns, vectors=data)
+    started = time.perf_counter()
+    store.build(progress=False)
+    build_s = time.perf_counter() - started
+    rss_total = rss_bytes() - rss0
+    index = store._generation.index
+    idx_bytes = index_nbytes(index)
+    rows: list[Row] = []
+    for epsilon in epsilons:
+        store.epsilon = epsilon
+        store.query(queries[:5], k=10)
+        times = []
+        with threadpool_limits(1):
+            for q in queries:
+                t0 = time.perf_counter()
+                store.query(q[None, :], k=10)
+                times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        batch = store.query(queries, k=10)
+        qps = len(queries) / (time.perf_counter() - t0)
+        found = np.array(
+            [[int(m.pattern_id[1:]) for m in ms] + [-1] * (10 - len(ms)) for ms in batch]
+        )
+        per_query = np.array([len(set(found[i]) & set(truth[i])) / 10 for i in range(len(truth))])
+        half = len(per_query) // 2
+        # detection needs the best match's similarity, not the exact neighbour list
+        best_found = np.array([ms[0].similarity if ms else -1.0 for ms in batch])
+        best_true = np.einsum("ij,ij->i", queries, data[truth[:, 0]])
+        top1_near = float(np.mean(np.abs(best_found[:half] - best_true[:half]) < 1e-2))
+        rows.append(
+            Row(
+                size=len(data),
+                form="int8" if quantize else "float32",
+                n_neighbors=n_neighbors,
+                epsilon=epsilon,
+                build_s=build_s,
+                bytes_per_pattern=rss_total / len(data),
+                index_bytes_per_pattern=idx_bytes / len(data),
+                median_us=statistics.median(times) * 1e6,
+                p99_us=float(np.percentile(times, 99)) * 1e6,
+                batch_qps=qps,
+                recall10=float(per_query.mean()),
+                recall10_near=float(per_query[:half].mean()),
+                recall10_far=float(per_query[half:].mean()),
+                top1_near=top1_near,
+            )
+        )
+    if screen_texts is not None and screening is not None:
+        store.epsilon = epsilons[0]
+        for window in (None, 200):
+            store.window_chars = window
+            for bucket, texts in screen_texts.items():
+                times = []
+                with threadpool_limits(1):
+                    for text in texts:
+                        t0 = time.perf_counter()
+                        store.match_texts([text], k=10)
+                        times.append(time.perf_counter() - t0)
+                form = "int8" if quantize else "float32"
+                key = f"{len(data):,} {form} | {window or 'whole'} | {bucket}"
+                screening[key] = (
+                    statistics.median(times) * 1e6,
+                    float(np.percentile(times, 99)) * 1e6,
+                )
+        store.window_chars = None
+    if save_to is not None:
+        store.epsilon = epsilons[0]
+        store.save(save_to)
+    del store, index
+    return rows
+
+
+STARTUP_SCRIPT = r"""
+import sys, time, json, os
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+t0 = time.perf_counter()
+sys.path.insert(0, {root!r})
+import numpy as np
+from app.patterns import PatternStore
+import pynndescent  # the store imports it lazily; a worker pays for it at start-up
+t_import = time.perf_counter() - t0
+rss0 = rss()
+
+class Fixed:
+    def __init__(self, name, version, dim): self.name, self.version, self.dim = name, version, dim
+    def embed(self, texts): return np.zeros((len(texts), self.dim), np.float32)
+
+manifest = json.load(open({path!r} + "/manifest.json"))
+e = manifest["embedder"]
+t1 = time.perf_counter()
+store = PatternStore.load({path!r}, embedder=Fixed(e["name"], e["version"], e["dim"]))
+t_load = time.perf_counter() - t1
+t2 = time.perf_counter()
+store.warm_up()
+t_warm = time.perf_counter() - t2
+q = np.random.default_rng(0).standard_normal((1, e["dim"])).astype(np.float32)
+t3 = time.perf_counter()
+store.query(q, k=10)
+t_first = time.perf_counter() - t3
+print(json.dumps(dict(import_s=t_import, load_s=t_load, warm_up_s=t_warm,
+                      first_query_us=t_first * 1e6, rss_per_pattern=(rss() - rss0) / len(store))))
+"""
+
+
+def startup(path: Path) -> dict[str, float]:
+    code = STARTUP_SCRIPT.format(root=str(ROOT), path=str(path))
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        print(f"start-up probe failed:\n{out.stderr[-2000:]}", file=sys.stderr)
+        nan = float("nan")
+        return dict(
+            import_s=nan, load_s=nan, warm_up_s=nan, first_query_us=nan, rss_per_pattern=nan
+        )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="10k patterns")
+    size.add_argument("--full", action="store_true", help="100k and 1M patterns")
+    parser.add_argument("--embedder", default="hashing")
+    parser.add_argument("--neighbors", default="30", help="comma list of n_neighbors")
+    parser.add_argument("--epsilons", default="0.0,0.1,0.2")
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--forms", default="float32,int8")
+    parser.add_argument(
+        "--index-options",
+        default="{}",
+        help='extra NNDescent args as JSON, e.g. {"diversify_prob": 0}',
+    )
+    parser.add_argument("--screen-per-bucket", type=int, default=200, help="prompts per bucket")
+    parser.add_argument(
+        "--hashing-dim",
+        type=int,
+        default=256,
+        help="dimension of the hashing embedder (the screener's pattern stage uses 256)",
+    )
+    args = parser.parse_args(argv)
+    sizes = [10_000] if args.quick else [100_000, 1_000_000] if args.full else [100_000]
+    neighbors = [int(x) for x in args.neighbors.split(",")]
+    epsilons = [float(x) for x in args.epsilons.split(",")]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+
+    real = load_embedder(
+        args.embedder, **({"dim": args.hashing_dim} if args.embedder == "hashing" else {})
+    )
+    embedder = real  # only match_texts embeds; patterns are added as vectors
+    screen_texts = screening_texts(per_bucket=args.screen_per_bucket)
+    screening: dict[str, tuple[float, float]] = {}
+    base = real_windows(real)
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(len(base))
+    query_base, pattern_base = base[perm[:5000]], base[perm[5000:]]
+    print(
+        f"real dev windows: {len(base):,} x {base.shape[1]} ({args.embedder});"
+        f" queries: {args.queries} (half near-variants of patterns, half unseen windows)"
+    )
+
+    rows: list[Row] = []
+    startups: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            data = synth_patterns(pattern_base, n, seed=n)
+            queries = make_queries(query_base, data, args.queries, seed=1)
+            truth = exact_top10(data, queries)
+            for quantize in [form == "int8" for form in args.forms.split(",")]:
+                for n_neighbors in neighbors:
+                    form = "int8" if quantize else "float32"
+                    print(f"building {n:,} {form} n_neighbors={n_neighbors} ...", flush=True)
+                    save_to = Path(tmp) / f"{n}-{form}-{n_neighbors}"
+                    rows += run_one(
+                        data,
+                        queries,
+                        truth,
+                        quantize=quantize,
+                        n_neighbors=n_neighbors,
+                        epsilons=epsilons,
+                        embedder=embedder,
+                        save_to=save_to,
+                        screen_texts=screen_texts if n_neighbors == neighbors[0] else None,
+                        screening=screening,
+                        index_options=json.loads(args.index_options),
+                    )
+                    startups[f"{n:,} {form} nn={n_neighbors}"] = startup(save_to)
+                    for r in rows[-len(epsilons) :]:
+                        print(f"  partial: {r}", file=sys.stderr, flush=True)
+            del data
+
+    print("\n## pynndescent pattern index (k=10, one query thread; build uses all cores)\n")
+    print(
+        "| patterns | form | n_neighbors | epsilon | build s | build RSS bytes/pattern |"
+        " index bytes/pattern | single median µs | single p99 µs | batch q/s | recall@10 |"
+        " near | far | top-1 sim near |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r.size:,} | {r.form} | {r.n_neighbors} | {r.epsilon:g} | {r.build_s:.1f} |"
+            f" {r.bytes_per_pattern:,.0f} | {r.index_bytes_per_pattern:,.0f} | {r.median_us:,.0f} |"
+            f" {r.p99_us:,.0f} | {r.batch_qps:,.0f} | {r.recall10:.3f} | {r.recall10_near:.3f} |"
+            f" {r.recall10_far:.3f} | {r.top1_near:.3f} |"
+        )
+    print("\n## screening one prompt: embed (+ windows) + query + merge, one thread (µs)\n")
+    print("| store | windows | prompt length | median µs | p99 µs |")
+    print("| --- | --- | --- | --- | --- |")
+    for key, (med, p99) in screening.items():
+        print(f"| {key} | {med:,.0f} | {p99:,.0f} |")
+    print("\n## worker start-up (fresh process)\n")
+    print(
+        "| store | import s | load s | warm-up s | first query µs after warm-up |"
+        " worker RSS bytes/pattern |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, s in startups.items():
+        print(
+            f"| {name} | {s['import_s']:.2f} | {s['load_s']:.2f} | {s['warm_up_s']:.2f} |"
+            f" {s['first_query_us']:,.0f} | {s['rss_per_pattern']:,.0f} |"
+        )
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (size_, form, nn), group in _groups(rows).items():
+        ax.plot(
+            [r.recall10 for r in group],
+            [r.p99_us for r in group],
+            marker="o",
+            label=f"{size_:,} {form} nn={nn}",
+        )
+        for r in group:
+            ax.annotate(f"ε={r.epsilon:g}", (r.recall10, r.p99_us), fontsize=7)
+    ax.axhline(1000, color="grey", ls=":", lw=0.8)
+    ax.axvline(0.95, color="grey", ls=":", lw=0.8)
+    ax.set_xlabel("recall@10 vs exact")
+    ax.set_ylabel("single-query p99 µs")
+    ax.set_title("pynndescent: latency vs recall")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tag = "quick" if args.quick else "full" if args.full else "100k"
+    tag += f"_{args.embedder}"
+    fig.savefig(RESULTS / f"index_recall_latency_{tag}.png", dpi=110)
+    print(f"\nplot: {RESULTS / f'index_recall_latency_{tag}.png'}")
+
+
+def _groups(rows: Sequence[Row]) -> dict[tuple[int, str, int], list[Row]]:
+    out: dict[tuple[int, str, int], list[Row]] = {}
+    for r in rows:
+        out.setdefault((r.size, r.form, r.n_neighbors), []).append(r)
+    return out
+
+
+if __name__ == "__main__":
+    main()
