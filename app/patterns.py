@@ -3,8 +3,10 @@
 Owns `Pattern` / `PatternMatch`, the attack taxonomy with its severities, the loaders for
 the curated pattern pack and the dev-corpus attacks, and `PatternStore`:
 
-- patterns are embedded once (optionally cut into sentence windows first, so a short
-  injection inside a long text can match, and length alone never does);
+- patterns are embedded once, whole by default; with `window_chars` both patterns and
+  screened texts are cut into sentence windows first, so a short injection inside a long
+  text can match a short pattern (more accurate on some sources, but every window is one
+  more query: see perf/bench_index.py for the latency cost);
 - rows live in an append-only buffer; a pynndescent index covers the rows present at the
   last build, every later row sits in an exact "delta" searched by brute force, and a
   query merges both;
@@ -301,7 +303,7 @@ class PatternStore:
         embedder: Embedder,
         n_neighbors: int = 30,
         quantize: bool = False,
-        window_chars: int | None = 200,
+        window_chars: int | None = None,
         max_windows: int = 32,
         epsilon: float = 0.1,
         exact_below: int = 2048,
