@@ -10,31 +10,36 @@ from pathlib import Path
 import orjson
 
 from app.core import build_pipeline
+from app.curated_benign import everyday_benign
 from app.demo import sample_path
+from app.eval_sets import trigger_word_benign
+from app.obfuscate import OBFUSCATIONS, obfuscate
 from app.pipeline import LocalScanner
 from app.replay import load_log, replay
 from tests.integration.conftest import collect
 
-DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "dev"
-
 
 def parity_log(path: Path) -> int:
-    """The bundled sample plus dev rows spread over a few multi-turn sessions."""
+    """The bundled sample plus varied built-in texts spread over a few multi-turn sessions.
+
+    Self-contained on purpose: a CI clone need not sit next to the dev corpora.
+    """
     rows = [json.loads(line) for line in sample_path().read_text().split("\n") if line.strip()]
     rng = random.Random(11)
+    attacks = [r["text"] for r in rows if r["session_id"] in ("mallory", "dan-fan", "enc")]
+    texts = (
+        [p.text for p in rng.sample(trigger_word_benign(300), 20)]
+        + rng.sample(everyday_benign(), 20)
+        + [
+            obfuscate(rng.choice(attacks), name, rng)
+            for name in rng.sample(sorted(OBFUSCATIONS), 20)
+        ]
+    )
+    rng.shuffle(texts)
     t = 1_767_300_000.0
-    for name in ("promptshield.jsonl", "spikee_seeds.jsonl", "gsm8k_questions.jsonl"):
-        lines = [x for x in (DEV / name).read_text().split("\n") if x.strip()]
-        for k, line in enumerate(rng.sample(lines, 20)):
-            t += rng.uniform(0.5, 20)
-            rows.append(
-                {
-                    "id": f"{name[:5]}-{k}",
-                    "session_id": f"par-{k % 4}",
-                    "text": json.loads(line)["text"],
-                    "ts": t,
-                }
-            )
+    for k, text in enumerate(texts):
+        t += rng.uniform(0.5, 20)
+        rows.append({"id": f"par-{k}", "session_id": f"par-{k % 4}", "text": text, "ts": t})
     path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
     return len(rows)
 
