@@ -49,7 +49,33 @@ class ScreenResult:
         return self.action is Action.ESCALATE and self.stage != "error"
 
 
-class RuleScreener:
+class _FailClosed:
+    """The `screen` entry point shared by screeners: time it, and fail closed on any error."""
+
+    model_version: str
+    pattern_version: str
+
+    def screen(
+        self,
+        prompt: Prompt,
+        session: Any = None,
+        window_facts: Mapping[str, int] | None = None,
+    ) -> ScreenResult:
+        """Screen one prompt; never raises (fails closed to ESCALATE)."""
+        started = time.perf_counter_ns()
+        try:
+            return self._screen(prompt, session, dict(window_facts or {}), started)
+        except Exception as exc:  # noqa: BLE001 - fail closed on any detector failure
+            log.exception("screening failed for prompt %s", prompt.id)
+            return failed_closed(exc, self.model_version, self.pattern_version, started)
+
+    def _screen(
+        self, prompt: Prompt, session: Any, facts: dict[str, int], started: int
+    ) -> ScreenResult:
+        raise NotImplementedError
+
+
+class RuleScreener(_FailClosed):
     """Rules-only screener: lightly normalizes and scores with `RuleDetector`.
 
     Scores at or above `block_at` BLOCK, below `allow_below` ALLOW, and the band between goes
@@ -86,21 +112,9 @@ class RuleScreener:
         """The texts detectors scan for this prompt."""
         return (unicodedata.normalize("NFKC", text).casefold(),)
 
-    def screen(
-        self,
-        prompt: Prompt,
-        session: Any = None,
-        window_facts: Mapping[str, int] | None = None,
+    def _screen(
+        self, prompt: Prompt, session: Any, facts: dict[str, int], started: int
     ) -> ScreenResult:
-        """Screen one prompt; never raises (fails closed to ESCALATE)."""
-        started = time.perf_counter_ns()
-        try:
-            return self._screen(prompt, dict(window_facts or {}), started)
-        except Exception as exc:  # noqa: BLE001 - fail closed on any detector failure
-            log.exception("screening failed for prompt %s", prompt.id)
-            return failed_closed(exc, self.model_version, self.pattern_version, started)
-
-    def _screen(self, prompt: Prompt, facts: dict[str, int], started: int) -> ScreenResult:
         (canonical,) = self.views(prompt.text)
         t_norm = time.perf_counter_ns()
         report = self._rules.scan([canonical])
@@ -147,7 +161,7 @@ def failed_closed(
     )
 
 
-class Screener:
+class Screener(_FailClosed):
     """The detection engine: normalize → rules → embed + kNN → fuse, with the session's state.
 
     Components are loaded once by the caller (see `app.core.build_screener`); `screen` is the
@@ -208,19 +222,6 @@ class Screener:
         return tuple(v.text for v in normalized.views[: self._max_views]) or (text,)
 
     # --- the per-prompt path --------------------------------------------------------------
-    def screen(
-        self,
-        prompt: Prompt,
-        session: Any = None,
-        window_facts: Mapping[str, int] | None = None,
-    ) -> ScreenResult:
-        """Screen one prompt; never raises (fails closed to ESCALATE)."""
-        started = time.perf_counter_ns()
-        try:
-            return self._screen(prompt, session, dict(window_facts or {}), started)
-        except Exception as exc:  # noqa: BLE001 - fail closed on any detector failure
-            log.exception("screening failed for prompt %s", prompt.id)
-            return failed_closed(exc, self.model_version, self.pattern_version, started)
 
     def _screen(
         self, prompt: Prompt, session: Any, facts: dict[str, int], started: int

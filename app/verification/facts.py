@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from app.rules import CATEGORIES
+
 Value = bool | int | float | str
 
 
@@ -59,18 +61,8 @@ class FactSpec:
 
 ROLES = ("user", "system", "assistant", "tool", "document")
 
-#: categories the screening stage may flag (`Subject.categories`)
-SCREEN_CATEGORIES = (
-    "instruction_override",
-    "system_prompt_exfiltration",
-    "tool_abuse",
-    "data_exfiltration",
-    "secrets_pii",
-    "roleplay_jailbreak",
-    "indirect_injection",
-    "encoding_obfuscation",
-    "harmful_request",
-)
+#: categories the screening stage may flag (`Subject.categories`): the rules' taxonomy
+SCREEN_CATEGORIES = CATEGORIES
 
 #: screening score keys as the screening stage names them -> fact name
 SCORE_KEYS = {

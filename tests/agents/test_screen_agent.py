@@ -85,7 +85,7 @@ async def test_duplicate_prompt_id_is_dead_lettered(agent_app) -> None:
 
 
 class Uncertain(RuleScreener):
-    def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
+    def _screen(self, prompt: Prompt, session, facts: dict, started: int) -> ScreenResult:
         return ScreenResult(
             action=Action.ESCALATE,
             score=0.55,

@@ -57,7 +57,7 @@ def test_duplicate_prompt_id_in_a_session_is_dead_lettered() -> None:
 
 
 class ExplodingScreener(RuleScreener):
-    def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
+    def _screen(self, prompt: Prompt, session, facts: dict, started: int) -> ScreenResult:
         raise RuntimeError("model file corrupted")
 
 
@@ -70,7 +70,7 @@ def test_detector_failure_fails_closed() -> None:
 
 
 class UncertainScreener(RuleScreener):
-    def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
+    def _screen(self, prompt: Prompt, session, facts: dict, started: int) -> ScreenResult:
         return ScreenResult(
             action=Action.ESCALATE,
             score=0.6,
@@ -93,9 +93,9 @@ def test_window_facts_reach_the_screener() -> None:
     seen: list[dict] = []
 
     class Recording(RuleScreener):
-        def _screen(self, prompt: Prompt, facts: dict, started: int) -> ScreenResult:
+        def _screen(self, prompt: Prompt, session, facts: dict, started: int) -> ScreenResult:
             seen.append(facts)
-            return super()._screen(prompt, facts, started)
+            return super()._screen(prompt, session, facts, started)
 
     s = scanner(Recording())
     for i in range(3):
