@@ -192,7 +192,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def format_row(rec: dict[str, Any]) -> str:
     """One decision as a table row."""
-    reason = (rec.get("reasons") or [""])[0]
+    reasons = rec.get("reasons") or [""]
+    # the first reason states the scores (already in the row); show the evidence behind them
+    reason = next((r for r in reasons if not r.startswith("fused score")), reasons[0])
     return (
         f"{rec.get('action', '?'):8} {rec.get('score', 0):5.2f} {rec.get('stage', ''):12} "
         f"{str(rec.get('session_id', ''))[:14]:14} {str(rec.get('prompt_id', ''))[:18]:18} "
@@ -444,6 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # aiokafka warns on every retry while a fresh topic elects leaders; retries succeed
+        logging.getLogger("aiokafka").setLevel(logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except AimdsError as exc:
