@@ -8,9 +8,8 @@ producers and the check the worker applies cannot drift apart.
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -115,15 +114,3 @@ def parse_prompt(raw: bytes | bytearray | memoryview | None, *, max_text_chars: 
         role=obj.get("role"),
         metadata=obj.get("metadata") or {},
     )
-
-
-def dumps(record: Any) -> bytes:
-    """Serialize a record dataclass or mapping to compact JSON bytes."""
-    if hasattr(record, "__dataclass_fields__"):
-        record = asdict(record)
-    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def now() -> float:
-    """Wall-clock time in epoch seconds (one place to patch in tests)."""
-    return time.time()

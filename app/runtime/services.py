@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,16 +146,6 @@ def _start_containers(kafka_version: str) -> Services:
         kafka_version=kafka_version,
         _containers=[kafka, redis],
     )
-
-
-@contextlib.contextmanager
-def services(**kwargs: Any) -> Iterator[Services]:
-    """`start_services` as a context manager that stops what it started."""
-    svc = start_services(**kwargs)
-    try:
-        yield svc
-    finally:
-        svc.stop()
 
 
 # --- the state file behind `aimds broker start|stop|status` ---------------------------------
