@@ -59,7 +59,7 @@ from tests.scenarios import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "perf" / "results"
-DEV = Path("/work/shared/data/dev")
+DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
 
 TUNE_SOURCES = (
     "gsm8k_questions",

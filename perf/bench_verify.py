@@ -1,6 +1,6 @@
 """Benchmark of the verification stage: latency per obligation, with and without unknowns/cache.
 
-Run: `.venv/bin/python perf/bench_verify.py [--n 1000] [--data /work/shared/data/dev]`
+Run: `.venv/bin/python perf/bench_verify.py [--n 1000] [--data ../shared/data/dev]`
 
 Workloads are built from the dev texts (mixed sources, benign and attack):
 - facts extraction alone (µs per text);
@@ -20,9 +20,7 @@ import argparse
 import json
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -96,36 +94,27 @@ def redis_rows(policies: Any, unknown: Sequence[Subject]) -> list[tuple[str, lis
         return []
     import redis
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from app.runtime.local import start_redis
+
     with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--save", "", "--dir", tmp],
-            stdout=subprocess.DEVNULL,
-        )
+        server = start_redis(data_dir=Path(tmp))
         try:
-            client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1.0)
-            for _ in range(50):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.1)
+            client = redis.Redis.from_url(server.url, socket_timeout=1.0)
             with Verifier(policies=policies, cache=RedisProofCache(client)) as verifier:
                 for s in unknown:
                     verifier.verify(s)
                 warm = timed("verify redis", unknown, verifier.verify)
             return [("verify: unknowns, warm Redis proof cache", warm)]
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            server.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="texts per workload")
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data/dev"))
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/dev"
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import stat
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,32 +322,19 @@ def test_memory_cache_evicts_least_recently_used() -> None:
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not on PATH")
 def test_real_redis_round_trip(tmp_path: Path, policies: Any) -> None:
-    import socket
-
     import redis
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-    )
+    from app.runtime.local import start_redis
+
+    server = start_redis(data_dir=tmp_path)
     try:
-        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1.0)
-        for _ in range(50):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.1)
+        client = redis.Redis.from_url(server.url, socket_timeout=1.0)
         with Verifier(policies=policies, cache=RedisProofCache(client)) as v:
             first = v.verify(subject("What is 2 + 2?", session={}))
             again = v.verify(subject("What is 2 + 2?", session={}))
         assert again.cached and again.prover == "cache:z3" and again.action is first.action
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 class SlowProver:
