@@ -13,8 +13,9 @@ from typing import Any
 
 from app.decisions import dead_letter
 from app.errors import ParseError
-from app.pipeline import BLOCKED_STEP_S, BLOCKED_WINDOW_S, dedup_key, duplicate
+from app.pipeline import dedup_key, duplicate
 from app.records import Action
+from app.windows import BLOCKED_STEP_S, BLOCKED_WINDOW_S
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,15 @@ from app.decisions import (
 from app.errors import DuplicatePrompt, ParseError
 from app.records import Action, Prompt, parse_prompt
 from app.screening import ScreenResult
-from app.windows import HoppingCounter, TumblingCounter
+from app.windows import (
+    BLOCKED_STEP_S,
+    BLOCKED_WINDOW_S,
+    RATE_WINDOW_S,
+    HoppingCounter,
+    TumblingCounter,
+)
 
 log = logging.getLogger(__name__)
-
-#: window sizes of the worker's tables (seconds); the scan path uses the same
-RATE_WINDOW_S = 60.0
-BLOCKED_WINDOW_S = 600.0
-BLOCKED_STEP_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)

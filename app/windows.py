@@ -11,6 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+#: the worker's windowed tables and the scan path's counters use these same sizes (seconds)
+RATE_WINDOW_S = 60.0
+BLOCKED_WINDOW_S = 600.0
+BLOCKED_STEP_S = 60.0
+
 
 @dataclass
 class TumblingCounter:

@@ -14,6 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from app.errors import BrokerError
 from app.settings import Settings
+from app.windows import BLOCKED_STEP_S, BLOCKED_WINDOW_S, RATE_WINDOW_S
 from topics import TABLES, changelog_specs, table_expiry_s, topic_specs
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,12 @@ def declare_tables(app: faust.App, settings: Settings) -> Tables:
     return Tables(
         session_state=app.Table(session_state, default=None, partitions=n),
         prompts_per_session_1m=app.Table(prompts_1m, default=int, partitions=n)
-        .tumbling(60.0, expires=timedelta(seconds=expires[prompts_1m] or 0))
+        .tumbling(RATE_WINDOW_S, expires=timedelta(seconds=expires[prompts_1m] or 0))
         .relative_to_stream(),
         blocked_per_session_10m=app.Table(blocked_10m, default=int, partitions=n)
-        .hopping(600.0, 60.0, expires=timedelta(seconds=expires[blocked_10m] or 0))
+        .hopping(
+            BLOCKED_WINDOW_S, BLOCKED_STEP_S, expires=timedelta(seconds=expires[blocked_10m] or 0)
+        )
         .relative_to_stream(),
         seen_prompt_ids=app.Table(seen_ids, default=int, partitions=n)
         .tumbling(ttl, expires=timedelta(seconds=expires[seen_ids] or 0))
