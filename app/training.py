@@ -88,6 +88,11 @@ class Row:
     category: str
 
 
+def text_key(text: str) -> str:
+    """Whitespace- and case-insensitive identity of a text (deduplication, hold-out overlap)."""
+    return " ".join(text.split()).casefold()
+
+
 def load_rows(data_dir: Path) -> list[Row]:
     """All rows of `data_dir/*.jsonl` (source = the file's stem when the row has none)."""
     files = sorted(data_dir.glob("*.jsonl"))
@@ -160,7 +165,7 @@ def patterns_from_rows(rows: Sequence[Row]) -> list[Pattern]:
     seen: set[str] = set()
     out = []
     for row in rows:
-        key = " ".join(row.text.split()).casefold()
+        key = text_key(row.text)
         if row.label != 1 or not key or key in seen:
             continue
         seen.add(key)
@@ -185,7 +190,7 @@ def benign_exemplars(rows: Sequence[Row], *, limit: int, seed: int) -> list[Patt
     seen: set[str] = set()
     pool = []
     for row in rows:
-        key = " ".join(row.text.split()).casefold()
+        key = text_key(row.text)
         if row.label == 0 and key and key not in seen:
             seen.add(key)
             pool.append(row)
@@ -363,12 +368,8 @@ def train(
     all_rows = load_rows(data_dir) + [
         Row(text, 0, "curated_benign", "everyday") for text in everyday_benign(seed=seed)
     ]
-    held = {" ".join(r.text.split()).casefold() for r in all_rows if r.source in holdout}
-    rows = [
-        r
-        for r in all_rows
-        if r.source not in holdout and " ".join(r.text.split()).casefold() not in held
-    ]
+    held = {text_key(r.text) for r in all_rows if r.source in holdout}
+    rows = [r for r in all_rows if r.source not in holdout and text_key(r.text) not in held]
     if not rows:
         raise ConfigError("no training rows left after removing the held-out sources")
     labels = np.array([r.label for r in rows])
