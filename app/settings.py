@@ -60,7 +60,8 @@ class Settings:
     verify_timeout_s: float = 2.0
     #: policy file for verification (empty = the packaged default set)
     policy_file: str = ""
-    #: embedder of the pattern stage: `hashing` or `minilm`
+    #: embedder of the pattern stage: `hashing`, `static`, `minilm` or `use`; it must be the
+    #: one the fusion model was trained with (`aimds train --embedder`)
     embedder: str = "hashing"
     #: trained fusion model and pattern store (empty = packaged artifacts)
     model_path: str = ""
@@ -104,8 +105,12 @@ class Settings:
             out.append("AIMDS_ALLOW_THRESHOLD must not exceed AIMDS_BLOCK_THRESHOLD")
         if self.store.split("://")[0] not in ("memory", "rocksdb"):
             out.append(f"AIMDS_STORE={self.store!r}: expected memory:// or rocksdb://")
-        if self.embedder not in ("hashing", "minilm"):
-            out.append(f"AIMDS_EMBEDDER={self.embedder!r}: expected hashing or minilm")
+        from app.embedders import EMBEDDER_NAMES  # numpy: only when settings are checked
+
+        if self.embedder not in EMBEDDER_NAMES:
+            out.append(
+                f"AIMDS_EMBEDDER={self.embedder!r}: expected one of {', '.join(EMBEDDER_NAMES)}"
+            )
         if self.verify_timeout_s <= 0 or self.dedup_ttl_s <= 0:
             out.append("AIMDS_VERIFY_TIMEOUT_S and AIMDS_DEDUP_TTL_S must be > 0")
         if not 0 <= self.web_port < 65536:
