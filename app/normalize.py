@@ -42,6 +42,9 @@ from functools import cache
 from importlib import resources
 from urllib.parse import unquote
 
+import numpy as np
+import numpy.typing as npt
+
 from app.errors import ConfigError
 
 __all__ = [
@@ -115,7 +118,11 @@ def load_common_words() -> frozenset[str]:
 
 _LETTER_RUN = re.compile(r"[^\W\d_]+")
 _ASCII_WORD3 = re.compile(r"[a-z]{3,}")
+_ASCII_WORD3_BYTES = re.compile(rb"[a-z]{3,}")
 _NOT_PRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff]")
+_C1 = re.compile(r"[\x80-\x9f]")
+# UTF-8 read as Latin-1 ("\u00f0\x9f\x91\xa8" for an emoji): lead bytes that become these
+_MOJIBAKE_LEAD = re.compile("[\u00c2\u00c3\u00e2\u00f0]")
 _SHORT_COMMANDS = frozenset({"rm", "cd", "ls", "nc", "id", "sh", "ps", "cp", "mv", "dd", "su"})
 _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -129,7 +136,7 @@ def looks_like_language(text: str, words: frozenset[str] | None = None) -> bool:
     stripped = text.strip()
     if len(stripped) < 4:
         return False
-    if len(_NOT_PRINTABLE.findall(stripped)) > 0.02 * len(stripped):
+    if len(_NOT_PRINTABLE.findall(stripped)) > 0.02 * len(stripped) and not _mojibake(stripped):
         return False
     tokens = _LETTER_RUN.findall(stripped.casefold())
     if not tokens:
@@ -152,6 +159,18 @@ def looks_like_language(text: str, words: frozenset[str] | None = None) -> bool:
     # prose in another language: several word-sized tokens, mostly letters, separated by spaces
     mean = letters / len(tokens)
     return letters >= 0.75 * dense and 2.5 <= mean <= 12 and " " in stripped
+
+
+def _mojibake(text: str) -> bool:
+    """Whether the unprintable characters are C1 controls of UTF-8 text decoded as Latin-1."""
+    c1 = len(_C1.findall(text))
+    other = len(_NOT_PRINTABLE.findall(text)) - c1
+    # each C1 control follows a lead character within a 2-4 byte sequence
+    return (
+        other <= 0.02 * len(text)
+        and c1 <= 0.3 * len(text)
+        and c1 <= 3 * len(_MOJIBAKE_LEAD.findall(text))
+    )
 
 
 def _decodes_to_language(text: str, words: frozenset[str], depth: int = 2) -> bool:
@@ -320,6 +339,59 @@ _ROT13_MARKERS = frozenset(w.translate(_ROT13) for w in _COMMON) - frozenset(_CO
 _REVERSED_MARKERS = frozenset(w[::-1] for w in _COMMON) - frozenset(_COMMON)
 _ROT13_OR_REVERSED_MARKERS = _ROT13_MARKERS | _REVERSED_MARKERS
 
+# letter-bigram language signal for short rot13/reversed payloads ("Pbafbyr.ybt(flfgrzCebzcg)",
+# "')(daer.)'dwssap/cte/'(nepo(tnirp"), too short for the word count above: bytes map to
+# 0 (anything but a letter: a word boundary) or 1-26, and a table of log P(next | letter)
+# learnt from the word list scores the text, its rot13 and its reversal position by position
+_LETTER_INDEX = bytes(
+    _LOWER.index(c) + 1 if c in _LOWER else _UPPER.index(c) + 1 if c in _UPPER else 0
+    for c in range(256)
+)
+_ROT13_INDEX = np.array([0, *(((i + 13) % 26) + 1 for i in range(26))], dtype=np.intp)
+#: the best-improving span must gain this many nats (several letters' worth) ...
+_BIGRAM_GAIN_TWO_WORDS = 8.0
+_BIGRAM_GAIN_ONE_WORD = 20.0
+#: ... at this mean gain per position, with decoded known words among its tokens
+_BIGRAM_MEAN_GAIN = 0.3
+_DECODED_WORD_SHARE = 0.3
+_BIGRAM_WINDOW = 4_000
+#: letters of decoded known words a payload needs ("whoami", "print open")
+_DECODED_LETTERS = 6
+
+
+def _rot13_token(token: str) -> str:
+    return token.translate(_ROT13)
+
+
+def _reverse_token(token: str) -> str:
+    return token[::-1]
+
+
+_DECODERS = {"rot13": _rot13_token, "reversed": _reverse_token}
+
+
+def _letter_bigrams(words: Iterable[str]) -> npt.NDArray[np.float64]:
+    """log P(next | current) over word boundary (0) and letters (1-26), add-one smoothed."""
+    counts = np.ones((27, 27))
+    for word in words:
+        codes = [0, *_utf8(word).translate(_LETTER_INDEX), 0]
+        if 0 in codes[1:-1]:
+            continue
+        np.add.at(counts, (codes[:-1], codes[1:]), 1.0)
+    table = np.log(counts / counts.sum(axis=1, keepdims=True))
+    table[0, 0] = 0.0  # runs of non-letters carry no signal
+    return table
+
+
+def _best_gain(gain: npt.NDArray[np.float64]) -> tuple[float, int, int]:
+    """The contiguous run of positions with the largest summed gain (Kadane via prefix sums)."""
+    prefix = np.concatenate(([0.0], np.cumsum(gain)))
+    lowest = np.minimum.accumulate(prefix)
+    end = int(np.argmax(prefix - lowest))
+    start = int(np.argmin(prefix[: end + 1]))
+    return float(prefix[end] - prefix[start]), start, end
+
+
 # =========================================================================== letter level
 
 _LEET_PRIMARY = str.maketrans(
@@ -465,6 +537,7 @@ class Normalizer:
         self.words: frozenset[str] = (
             load_common_words() if common_words is None else frozenset(common_words)
         )
+        self._bigrams = _letter_bigrams(self.words)
 
     # ----------------------------------------------------------------- entry point
 
@@ -1108,19 +1181,80 @@ class Normalizer:
 
     def _rot13_or_reversed(self, canonical: str, tokens: list[str]) -> list[tuple[str, str]]:
         """rot13 or reversed text: only when decoding turns unknown tokens into common words."""
-        if _ROT13_OR_REVERSED_MARKERS.isdisjoint(tokens):
-            return []
-        unknown = set(_ASCII_WORD3.findall(canonical, 0, 400_000)) - self.words
-        if len(unknown) < 3:
-            return []
-        probe = " ".join(unknown)
         out: list[tuple[str, str]] = []
-        rot13 = len(self.words.intersection(probe.translate(_ROT13).split()))
-        if rot13 >= 3 and rot13 >= 0.3 * len(unknown):
-            out.append(("rot13", canonical[: self.max_view_chars].translate(_ROT13)))
-        reverse = len(self.words.intersection(probe[::-1].split()))
-        if reverse >= 3 and reverse >= 0.3 * len(unknown):
-            out.append(("reversed", canonical[-self.max_view_chars :][::-1]))
+        if not _ROT13_OR_REVERSED_MARKERS.isdisjoint(tokens):
+            unknown = set(_ASCII_WORD3.findall(canonical, 0, 400_000)) - self.words
+            if len(unknown) >= 3:
+                probe = " ".join(unknown)
+                rot13 = len(self.words.intersection(probe.translate(_ROT13).split()))
+                if rot13 >= 3 and rot13 >= 0.3 * len(unknown):
+                    out.append(("rot13", canonical[: self.max_view_chars].translate(_ROT13)))
+                reverse = len(self.words.intersection(probe[::-1].split()))
+                if reverse >= 3 and reverse >= 0.3 * len(unknown):
+                    out.append(("reversed", canonical[-self.max_view_chars :][::-1]))
+        if len(out) < 2:
+            out.extend(self._short_rot13_or_reversed(canonical, {kind for kind, _ in out}))
+        return out
+
+    def _short_rot13_or_reversed(self, canonical: str, found: set[str]) -> list[tuple[str, str]]:
+        """A short rot13/reversed payload, maybe after a plain lead: bigram gain and words."""
+        window = canonical[:_BIGRAM_WINDOW]
+        unknown = set(_ASCII_WORD3.findall(window)) - self.words
+        if not unknown:
+            return []
+        # cheap gate (set operations in C): the unknown tokens of the window must decode to
+        # enough letters of known words; the same test then runs on the best span alone
+        probe = " ".join(unknown)
+        candidates = {
+            "rot13": self.words.intersection(probe.translate(_ROT13).split()),
+            "reversed": self.words.intersection(probe[::-1].split()),
+        }
+        wanted = [
+            kind
+            for kind, hits in candidates.items()
+            if kind not in found and sum(map(len, hits)) >= _DECODED_LETTERS
+        ]
+        if not wanted:
+            return []
+        raw = _utf8(window)
+        codes = np.frombuffer(raw.translate(_LETTER_INDEX), dtype=np.uint8).astype(np.intp)
+        if len(codes) < 8:
+            return []
+        first, second = codes[:-1], codes[1:]
+        plain = self._bigrams[first, second]
+        out: list[tuple[str, str]] = []
+        for kind in wanted:
+            if kind == "rot13":
+                decoded = self._bigrams[_ROT13_INDEX[first], _ROT13_INDEX[second]]
+            else:
+                decoded = self._bigrams[second, first]
+            gain, start, end = _best_gain(decoded - plain)
+            letters = int(np.count_nonzero(first[start:end] | second[start:end]))
+            if gain < _BIGRAM_GAIN_TWO_WORDS or gain < _BIGRAM_MEAN_GAIN * letters:
+                continue
+            # widen the span to whole tokens: a payload is cut at whitespace
+            left = raw.rfind(b" ", 0, start) + 1
+            right = raw.find(b" ", end + 1)
+            right = len(raw) if right < 0 else right
+            # and over neighbouring tokens too short to score ("| sh')", "-rf /")
+            for _ in range(8):
+                after = raw.find(b" ", right + 1)
+                after = len(raw) if after < 0 else after
+                if right >= len(raw) or _ASCII_WORD3_BYTES.search(raw, right, after):
+                    break
+                right = after
+            span = raw[left:right].decode("utf-8", "ignore")
+            span_tokens = set(_ASCII_WORD3.findall(span))
+            hits = [t for t in span_tokens - self.words if _DECODERS[kind](t) in self.words]
+            hit_letters = sum(map(len, hits))
+            known_letters = sum(len(t) for t in span_tokens if t in self.words)
+            # "formats (png, jpg, svg)" rot13s to "(cat, wct, fit)": short words are cheap
+            if hit_letters < _DECODED_LETTERS or hit_letters <= known_letters:
+                continue
+            if len(hits) < _DECODED_WORD_SHARE * len(span_tokens):
+                continue
+            if len(hits) >= 2 or gain >= _BIGRAM_GAIN_ONE_WORD:
+                out.append((kind, span.translate(_ROT13) if kind == "rot13" else span[::-1]))
         return out
 
 
@@ -1155,7 +1289,7 @@ def _printable(data: bytes) -> bool:
         if exc.start < len(data) - 3:
             return False
         sample = data[: exc.start].decode("utf-8")
-    return len(_NOT_PRINTABLE.findall(sample)) <= 0.02 * max(1, len(sample))
+    return len(_NOT_PRINTABLE.findall(sample)) <= 0.02 * max(1, len(sample)) or _mojibake(sample)
 
 
 def _json_strings(document: object) -> list[str]:
