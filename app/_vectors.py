@@ -169,3 +169,60 @@ def hashing_kernel() -> Callable[..., None]:
             _add_feature = numba.njit(cache=True, nogil=True, inline="always")(_add_feature)
             _KERNEL.append(numba.njit(cache=True, nogil=True)(_hash_text))
     return _KERNEL[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Candidate merging of the pattern store's queries (compiled like the hashing kernel).
+# ---------------------------------------------------------------------------------------------
+
+
+def _merge_top_k(rows, sims, alive, owners, k, out_owner, out_sim):
+    # per query row: the k best candidates by similarity (ties: the earlier column), skipping
+    # empty slots (-1) and dead rows, one per owning pattern; returns how many were found
+    n, m = rows.shape
+    counts = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        taken = np.zeros(m, dtype=np.bool_)
+        c = 0
+        while c < k:
+            best = -1
+            best_sim = -np.inf
+            for j in range(m):
+                if taken[j]:
+                    continue
+                r = rows[i, j]
+                if r < 0 or not alive[r]:
+                    taken[j] = True
+                    continue
+                if sims[i, j] > best_sim:
+                    best = j
+                    best_sim = sims[i, j]
+            if best < 0:
+                break
+            taken[best] = True
+            owner = owners[rows[i, best]]
+            duplicate = False
+            for t in range(c):
+                if out_owner[i, t] == owner:
+                    duplicate = True
+                    break
+            if duplicate:
+                continue
+            out_owner[i, c] = owner
+            out_sim[i, c] = min(1.0, best_sim)
+            c += 1
+        counts[i] = c
+    return counts
+
+
+_MERGE: list[Callable[..., npt.NDArray[np.int64]]] = []
+
+
+def merge_kernel() -> Callable[..., npt.NDArray[np.int64]]:
+    """The numba-compiled `_merge_top_k` (compiled once per process, cached on disk)."""
+    with _KERNEL_LOCK:
+        if not _MERGE:
+            import numba
+
+            _MERGE.append(numba.njit(cache=True, nogil=True)(_merge_top_k))
+    return _MERGE[0]

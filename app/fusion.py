@@ -91,7 +91,7 @@ def pattern_evidence(per_view: Sequence[Sequence[Any]], *, keep: int = 5) -> Pat
     sims = [max(0.0, float(m.similarity)) for m in ranked]
     return PatternEvidence(
         max_sim=sims[0] if sims else 0.0,
-        top3_mean=float(np.mean(sims[:3])) if sims else 0.0,
+        top3_mean=sum(sims[:3]) / len(sims[:3]) if sims else 0.0,
         severity_sim=max(
             (float(m.severity) * max(0.0, float(m.similarity)) for m in ranked), default=0.0
         ),
@@ -100,6 +100,14 @@ def pattern_evidence(per_view: Sequence[Sequence[Any]], *, keep: int = 5) -> Pat
         ),
         matches=tuple(ranked[:keep]),
     )
+
+
+def _split_by_window(store: Any, views: Sequence[str]) -> tuple[list[int], list[int]]:
+    """Views that fit in one of the store's windows (searched with their vector), and longer."""
+    limit = store.window_chars
+    short = [i for i, v in enumerate(views) if limit is None or len(v.strip()) <= limit]
+    taken = set(short)
+    return short, [i for i in range(len(views)) if i not in taken]
 
 
 def knn(store: Any, views: Sequence[str], vectors: np.ndarray, k: int) -> list[list[Any]]:
@@ -112,9 +120,7 @@ def knn(store: Any, views: Sequence[str], vectors: np.ndarray, k: int) -> list[l
     out: list[list[Any]] = [[] for _ in views]
     if store is None or not views:
         return out
-    limit = store.window_chars
-    short = [i for i, v in enumerate(views) if limit is None or len(v.strip()) <= limit]
-    long = [i for i in range(len(views)) if i not in short]
+    short, long = _split_by_window(store, views)
     if short:
         for i, matches in zip(short, store.query(vectors[short], k=k), strict=True):
             out[i] = matches
@@ -125,9 +131,21 @@ def knn(store: Any, views: Sequence[str], vectors: np.ndarray, k: int) -> list[l
     return out
 
 
-def benign_similarity(per_view: Sequence[Sequence[Any]]) -> float:
-    """Highest similarity of any view to a benign exemplar (0 when there are none)."""
-    return max((max(0.0, float(m.similarity)) for ms in per_view for m in ms), default=0.0)
+def benign_similarity(store: Any, views: Sequence[str], vectors: np.ndarray) -> float:
+    """Highest similarity of any view to a benign exemplar (0 when there are none).
+
+    The same search as `knn(store, views, vectors, 1)`, without building matches.
+    """
+    if store is None or not views:
+        return 0.0
+    short, long = _split_by_window(store, views)
+    best = 0.0
+    if short:
+        best = max(best, float(store.best_similarity(vectors[short]).max()))
+    if long:
+        for matches in store.match_texts([views[i] for i in long], k=1):
+            best = max([best] + [float(m.similarity) for m in matches])
+    return best
 
 
 def content_features(
@@ -144,14 +162,14 @@ def content_features(
     requests look alike under any lexical embedding).
     """
     row = [rules.score, max((h.weight for h in rules.hits), default=0.0)]
-    row += [rules.category_score(c) for c in CATEGORIES]
+    row += rules.category_scores(CATEGORIES)
     row += [
         patterns.max_sim - benign_sim,
         patterns.top3_mean - benign_sim,
         patterns.severity_sim - benign_sim,
         patterns.curated_max_sim - benign_sim,
     ]
-    row.append(float(np.clip(text_logit, -12.0, 12.0)))
+    row.append(min(12.0, max(-12.0, float(text_logit))))
     row += [
         min(3, len(transforms & DECODERS)),
         min(3, len(transforms & LETTER_LEVEL)),

@@ -40,6 +40,7 @@ from app._vectors import (
     FloatMatrix,
     dequantize_int8,
     l2_normalize,
+    merge_kernel,
     quantize_int8,
     text_windows,
 )
@@ -335,6 +336,7 @@ class PatternStore:
         self._rows = _RowBuffer(embedder.dim, np.int8 if quantize else np.float32)
         self._row_pattern = _RowBuffer(1, np.int64)
         self._row_alive = _RowBuffer(1, np.bool_)
+        self._merge = merge_kernel()  # numba: candidate merge of every query
         self._digest_sum = 0
         self._n_alive = 0
         self._write_lock = threading.Lock()  # serialises add() against the swap in build()
@@ -596,19 +598,66 @@ class PatternStore:
 
     def query(self, vectors: FloatMatrix, k: int = 10) -> list[list[PatternMatch]]:
         """The `k` most similar live patterns for each row of `vectors`, best first."""
+        results: list[list[PatternMatch]] = [[] for _ in range(len(vectors))]
+        found = self._top_k(vectors, k)
+        if found is None:
+            return results
+        live_q, owner, best, counts = found
+        patterns = self._patterns
+        for qi, out_i in enumerate(live_q):
+            matches = results[out_i]
+            for t in range(int(counts[qi])):
+                pattern = patterns[int(owner[qi, t])]
+                matches.append(
+                    PatternMatch(
+                        pattern_id=pattern.id,
+                        category=pattern.category,
+                        severity=pattern.severity,
+                        similarity=float(best[qi, t]),
+                        source=pattern.source,
+                    )
+                )
+        return results
+
+    def best_similarity(self, vectors: FloatMatrix) -> npt.NDArray[np.float32]:
+        """The similarity of each row's nearest live pattern (0 when there is none).
+
+        The same search as `query(vectors, k=1)`, without building matches: for stores whose
+        only use is "how close is the nearest one" (the benign exemplars).
+        """
+        out = np.zeros(len(vectors), dtype=np.float32)
+        found = self._top_k(vectors, 1)
+        if found is not None:
+            live_q, _, best, counts = found
+            hit = counts > 0
+            out[live_q[hit]] = best[hit, 0]
+        return out
+
+    def _top_k(
+        self, vectors: FloatMatrix, k: int
+    ) -> (
+        tuple[
+            npt.NDArray[np.int64],
+            npt.NDArray[np.int64],
+            npt.NDArray[np.float32],
+            npt.NDArray[np.int64],
+        ]
+        | None
+    ):
+        """Query rows searched, and per row the owners, similarities and count of its matches."""
         queries = np.asarray(vectors, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.embedder.dim:
             raise PatternStoreError(
                 f"query vectors must be (n, {self.embedder.dim}), got {queries.shape}"
             )
-        results: list[list[PatternMatch]] = [[] for _ in range(len(queries))]
         if len(queries) == 0 or k <= 0:
-            return results
+            return None
         norms = np.einsum("ij,ij->i", queries, queries)
         live_q = np.flatnonzero(norms > 0.25)
         if len(live_q) == 0:
-            return results
-        units = l2_normalize(queries[live_q])
+            return None
+        # times the reciprocal, as l2_normalize does: the same bits, so the same features
+        units = queries[live_q] * (1.0 / np.sqrt(norms[live_q]))[:, None]
         gen = self._generation
         candidates: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
         if gen.index is not None:
@@ -627,36 +676,24 @@ class PatternStore:
                 (gen.delta_rows[top], np.take_along_axis(sims, top, axis=1).astype(np.float32))
             )
         if not candidates:
-            return results
-        rows_all = np.concatenate([c[0] for c in candidates], axis=1)
-        sims_all = np.concatenate([c[1] for c in candidates], axis=1)
-        alive = self._row_alive.data
-        owners = self._row_pattern.data
-        for qi, out_i in enumerate(live_q):
-            order = np.argsort(-sims_all[qi], kind="stable")
-            seen: set[int] = set()
-            matches = results[out_i]
-            for j in order:
-                row = int(rows_all[qi, j])
-                if row < 0 or not alive[row, 0]:
-                    continue
-                pattern_idx = int(owners[row, 0])
-                if pattern_idx in seen:
-                    continue
-                seen.add(pattern_idx)
-                pattern = self._patterns[pattern_idx]
-                matches.append(
-                    PatternMatch(
-                        pattern_id=pattern.id,
-                        category=pattern.category,
-                        severity=pattern.severity,
-                        similarity=float(min(1.0, sims_all[qi, j])),
-                        source=pattern.source,
-                    )
-                )
-                if len(matches) == k:
-                    break
-        return results
+            return None
+        if len(candidates) == 1:
+            rows_all, sims_all = candidates[0]
+        else:
+            rows_all = np.concatenate([c[0] for c in candidates], axis=1)
+            sims_all = np.concatenate([c[1] for c in candidates], axis=1)
+        owner = np.empty((len(live_q), k), dtype=np.int64)
+        best = np.empty((len(live_q), k), dtype=np.float32)
+        counts = self._merge(
+            rows_all,
+            sims_all,
+            self._row_alive.data[:, 0],
+            self._row_pattern.data[:, 0],
+            k,
+            owner,
+            best,
+        )
+        return live_q, owner, best, counts
 
     def match_texts(self, texts: Sequence[str], k: int = 10) -> list[list[PatternMatch]]:
         """Embed each text (window by window if windowing is on) and merge its windows' matches."""

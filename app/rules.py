@@ -13,7 +13,7 @@ uses it (and per-category hits) as features next to kNN similarity and temporal 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 CATEGORIES = (
@@ -66,6 +66,14 @@ class RuleReport:
     def category_score(self, category: str) -> float:
         """Noisy-or of the weights of the hits in one category."""
         return _noisy_or(h.weight for h in self.hits if h.category == category)
+
+    def category_scores(self, categories: Sequence[str]) -> list[float]:
+        """`category_score` of each of `categories`, in one pass over the hits."""
+        miss = dict.fromkeys(categories, 1.0)
+        for hit in self.hits:
+            if hit.category in miss:
+                miss[hit.category] *= 1.0 - hit.weight
+        return [1.0 - miss[c] for c in categories]
 
 
 def _noisy_or(weights: Iterable[float]) -> float:

@@ -247,7 +247,7 @@ class Screener(_FailClosed):
         else:
             vectors = self._embedder.embed(views)
         evidence = pattern_evidence(knn(self._store, views, knn_vectors, self._k))
-        benign_sim = benign_similarity(knn(self._benign, views, knn_vectors, 1))
+        benign_sim = benign_similarity(self._benign, views, knn_vectors)
         text_logit = max(model.text_logit(v) for v in vectors)
         t_pattern = time.perf_counter_ns()
         features = content_features(report, evidence, text_logit, normalized.transforms, benign_sim)

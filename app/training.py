@@ -245,7 +245,7 @@ def fold_features(
     for n, i in enumerate(tqdm(idx, desc=desc, unit="row", disable=not progress, leave=False)):
         views, vectors = prepared.views[i], prepared.vectors[i]
         evidence = pattern_evidence(knn(store, views, vectors, KNN_K))
-        benign_sim = benign_similarity(knn(benign, views, vectors, 1))
+        benign_sim = benign_similarity(benign, views, vectors)
         logit = float(np.max(prepared.text_vectors[i] @ text_coef) + text_intercept)
         out[n] = content_features(
             prepared.rule_rows[i], evidence, logit, prepared.transforms[i], benign_sim

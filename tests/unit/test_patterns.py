@@ -523,3 +523,38 @@ def test_default_patterns_adds_dev_attacks(tmp_path: Path) -> None:
     both = default_patterns(tmp_path)
     assert len(both) == len(curated) + 1
     assert both[-1].source == "dev:promptinject"
+
+
+# -- best_similarity and the merge kernel --------------------------------------------------------
+
+
+def test_best_similarity_is_query_k1_without_matches(
+    embedder: HashingEmbedder, data: np.ndarray
+) -> None:
+    store = vector_store(embedder, data)
+    store.add([pattern(20_000), pattern(20_001)], vectors=unit_rows(2, seed=5))  # delta rows
+    store.remove(["p3", "p7"])
+    queries = np.vstack([near_queries(data, 40, seed=3), np.zeros((1, DIM), np.float32)])
+    best = store.best_similarity(queries)
+    for q, matches in enumerate(store.query(queries, k=1)):
+        assert best[q] == (matches[0].similarity if matches else 0.0)
+    assert best[-1] == 0.0  # a zero vector matches nothing
+
+
+def test_merge_keeps_one_match_per_pattern_and_skips_dead_rows() -> None:
+    from app._vectors import merge_kernel
+
+    rows = np.array([[0, 1, 2, 3, -1], [3, 3, 4, 0, 1]], dtype=np.int64)
+    sims = np.array([[0.9, 0.8, 0.95, 0.5, 0.99], [0.4, 0.4, 0.2, 0.3, 0.1]], dtype=np.float32)
+    alive = np.array([True, True, False, True, True])
+    owners = np.array([10, 10, 11, 12, 13], dtype=np.int64)  # rows 0 and 1: one pattern
+    owner = np.empty((2, 3), dtype=np.int64)
+    best = np.empty((2, 3), dtype=np.float32)
+    counts = merge_kernel()(rows, sims, alive, owners, 3, owner, best)
+    assert counts.tolist() == [2, 3]
+    # row 2 is dead, row -1 is an empty slot, row 1 repeats pattern 10 at a lower similarity
+    assert owner[0, :2].tolist() == [10, 12]
+    assert best[0, :2].tolist() == pytest.approx([0.9, 0.5])
+    # ties keep the earlier column; a pattern's second row never counts twice
+    assert owner[1].tolist() == [12, 10, 13]
+    assert best[1].tolist() == pytest.approx([0.4, 0.3, 0.2])
