@@ -112,9 +112,9 @@ def _add_feature(out, key, seed, mask, weight):
         out[bucket] += weight
 
 
-def _hash_text(codes, lo, hi, unigrams, bigrams, word_weight, seed, mask, separators, out):
-    # accumulate signed hashed features of `codes` (padded, lowered text) into `out`, then
-    # apply sublinear tf and L2-normalise `out` in place
+def _hash_text(codes, lo, hi, unigrams, bigrams, word_weight, seed, mask, separators, out, finish):
+    # accumulate signed hashed features of `codes` (padded, lowered text) into `out`, then,
+    # if `finish`, apply sublinear tf and L2-normalise `out` in place
     n = codes.shape[0]
     for i in range(n):
         h = _U64(0)
@@ -143,6 +143,12 @@ def _hash_text(codes, lo, hi, unigrams, bigrams, word_weight, seed, mask, separa
             have_prev = True
             in_word = False
             h = _U64(0)
+    if finish:
+        _finish(out)
+
+
+def _finish(out):
+    # sublinear term frequency, then unit L2 norm, in place
     total = 0.0
     for b in range(out.shape[0]):
         v = out[b]
@@ -165,10 +171,18 @@ def hashing_kernel() -> Callable[..., None]:
         if not _KERNEL:
             import numba
 
-            global _add_feature
+            global _add_feature, _finish
             _add_feature = numba.njit(cache=True, nogil=True, inline="always")(_add_feature)
+            _finish = numba.njit(cache=True, nogil=True)(_finish)
             _KERNEL.append(numba.njit(cache=True, nogil=True)(_hash_text))
+            _KERNEL.append(_finish)
     return _KERNEL[0]
+
+
+def finish_kernel() -> Callable[[npt.NDArray[np.float64]], None]:
+    """The numba-compiled sublinear-tf + L2 step that `hashing_kernel()` ends with."""
+    hashing_kernel()
+    return _KERNEL[1]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,7 +34,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from app._vectors import WORD_SEPARATORS, FloatMatrix, hashing_kernel, l2_normalize
+from app._vectors import (
+    WORD_SEPARATORS,
+    FloatMatrix,
+    finish_kernel,
+    hashing_kernel,
+    l2_normalize,
+)
 from app.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -102,8 +108,9 @@ class HashingEmbedder:
         self._word_weight = float(word_weight)
         self._mask = np.uint64(dim - 1)
         self._seed_key = np.uint64((seed * _GOLDEN + 0x632BE59BD9B4E019) & ((1 << 64) - 1))
-        self.version = f"v3-d{dim}-s{seed}-c{lo}{hi}-w{wlo}{whi}-ww{self._word_weight:g}"
+        self.version = HashingEmbedder._version_of(dim, self)
         self._kernel = hashing_kernel()
+        self._finish = finish_kernel()
         self.embed(["compile the kernel now, not on the first prompt"])
 
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
@@ -113,10 +120,47 @@ class HashingEmbedder:
             self._embed_into(text, out[row])
         return out
 
-    def _embed_into(self, text: str, row: npt.NDArray[np.float32]) -> None:
+    def folds_to(self, other: Any) -> bool:
+        """Whether `other` is this embedder at a smaller dim (see `embed_folded`)."""
+        return (
+            isinstance(other, HashingEmbedder)
+            and other.dim <= self.dim
+            and other.version == HashingEmbedder._version_of(other.dim, self)
+        )
+
+    def embed_folded(self, texts: Sequence[str], dim: int) -> tuple[FloatMatrix, FloatMatrix]:
+        """This embedder's rows and, from the same pass, the rows of its `dim`-d twin.
+
+        A feature's bucket at `dim` is its bucket here modulo `dim`, so the twin's raw counts
+        are these folded; the counts are sums of the n-gram weights (exact in float64), so
+        the result equals `HashingEmbedder(dim=dim, same settings).embed(texts)` bit for bit.
+        """
+        if dim > self.dim or self.dim % dim:
+            raise ConfigError(f"cannot fold {self.dim}-d hashing vectors to {dim}")
+        full = np.zeros((len(texts), self.dim), dtype=np.float32)
+        folded = np.zeros((len(texts), dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            acc = self._accumulate(text)
+            if acc is None:
+                continue
+            small = acc.reshape(-1, dim).sum(axis=0)
+            self._finish(acc)
+            self._finish(small)
+            full[row] = acc
+            folded[row] = small
+        return full, folded
+
+    @staticmethod
+    def _version_of(dim: int, like: HashingEmbedder) -> str:
+        lo, hi = like._char
+        wlo, whi = like._word
+        return f"v3-d{dim}-s{like.seed}-c{lo}{hi}-w{wlo}{whi}-ww{like._word_weight:g}"
+
+    def _accumulate(self, text: str) -> npt.NDArray[np.float64] | None:
+        """Raw signed counts of `text`'s hashed n-grams (None for empty text)."""
         words_text = " ".join(text.lower().split())
         if not words_text:
-            return
+            return None
         codes = np.frombuffer(f" {words_text} ".encode("utf-32-le"), dtype=np.uint32)
         acc = np.zeros(self.dim, dtype=np.float64)
         self._kernel(
@@ -130,8 +174,15 @@ class HashingEmbedder:
             self._mask,
             WORD_SEPARATORS,
             acc,
+            False,
         )
-        row[:] = acc
+        return acc
+
+    def _embed_into(self, text: str, row: npt.NDArray[np.float32]) -> None:
+        acc = self._accumulate(text)
+        if acc is not None:
+            self._finish(acc)
+            row[:] = acc
 
 
 # ---------------------------------------------------------------------------------------------

@@ -200,6 +200,7 @@ class Screener(_FailClosed):
         self._fingerprint_dim = parts[0].dim
         # one fixed seed on every worker: fingerprints live in table state that moves
         self._planes = make_hyperplanes(self._fingerprint_dim, 64, seed=simhash_seed)
+        self._folds = bool(getattr(embedder, "folds_to", lambda _: False)(store.embedder))
         self.model_version = model.version
         self.pattern_version = store.version
 
@@ -240,12 +241,15 @@ class Screener(_FailClosed):
         t_norm = time.perf_counter_ns()
         report = self._rules.scan(views)
         t_rules = time.perf_counter_ns()
-        knn_vectors = self._store.embedder.embed(views)  # pattern stage
-        # text classifier (and session fingerprint), reusing the pattern stage's rows if shared
-        if isinstance(self._embedder, ConcatEmbedder):
-            vectors = self._embedder.embed(views, known=(self._store.embedder, knn_vectors))
+        # the text classifier's rows (also the session fingerprint) and the pattern stage's
+        if self._folds:  # hashing at two sizes: one pass over the text gives both
+            vectors, knn_vectors = self._embedder.embed_folded(views, self._store.embedder.dim)
         else:
-            vectors = self._embedder.embed(views)
+            knn_vectors = self._store.embedder.embed(views)
+            if isinstance(self._embedder, ConcatEmbedder):  # reuse a shared part's rows
+                vectors = self._embedder.embed(views, known=(self._store.embedder, knn_vectors))
+            else:
+                vectors = self._embedder.embed(views)
         evidence = pattern_evidence(knn(self._store, views, knn_vectors, self._k))
         benign_sim = benign_similarity(self._benign, views, knn_vectors)
         text_logit = max(model.text_logit(v) for v in vectors)

@@ -247,3 +247,30 @@ def test_hashing_kernel_matches_reference(hashing: HashingEmbedder, text: str) -
     np.testing.assert_allclose(
         hashing.embed([text])[0], reference_hashing(text, hashing), atol=1e-6
     )
+
+
+@pytest.mark.parametrize("small", [16, 256, 1024])
+def test_folded_rows_equal_the_smaller_embedder_bit_for_bit(small: int) -> None:
+    big = HashingEmbedder(dim=1024)
+    texts = [*TEXTS, "", "   "]
+    full, folded = big.embed_folded(texts, small)
+    np.testing.assert_array_equal(full, big.embed(texts))
+    np.testing.assert_array_equal(folded, HashingEmbedder(dim=small).embed(texts))
+    assert big.folds_to(HashingEmbedder(dim=small))
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        lambda: HashingEmbedder(dim=256, seed=1),
+        lambda: HashingEmbedder(dim=256, word_weight=1.0),
+        lambda: HashingEmbedder(dim=2048),
+    ],
+)
+def test_folding_needs_the_same_settings_at_a_smaller_dim(other: object) -> None:
+    assert not HashingEmbedder(dim=1024).folds_to(other())  # type: ignore[operator]
+
+
+def test_embed_folded_rejects_non_divisors() -> None:
+    with pytest.raises(ConfigError):
+        HashingEmbedder(dim=256).embed_folded(["x"], 512)
