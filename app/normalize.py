@@ -909,7 +909,15 @@ class Normalizer:
                 size += len(item)
                 if size >= self.max_view_chars or len(kept) >= 64:
                     break
-        return [(kind, "\n".join(kept))] if kept else []
+        if not kept:
+            return []
+        out = [(kind, "\n".join(kept))]
+        # a payload carried next to a few labels ("Weekly status", "ops-team") also gets a view
+        # of its own, so a short attack is not diluted by the document around it
+        longest = max(kept, key=len)
+        if len(kept) > 1 and len(longest) >= 0.5 * size:
+            out.append((kind, longest))
+        return out
 
     def _html_carriers(self, text: str) -> list[tuple[str, str]]:
         out = self._collect("html_comment", (html.unescape(c) for c in self._html_comments(text)))
