@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,9 +55,29 @@ class Pipeline:
         """Bytes to a validated prompt (`ParseError` on bad input)."""
         return parse_prompt(raw, max_text_chars=self.max_text_chars)
 
-    def screen(self, prompt: Prompt, session: Any, window_facts: Mapping[str, int]) -> Routed:
+    def prepare(self, prompts: Sequence[Prompt]) -> list[Any]:
+        """The screener's batch preparation of `prompts` (normalize + embed), or Nones.
+
+        A failed batch is not an error: each prompt is then screened on its own, and fails
+        closed there if the failure is its own.
+        """
+        try:
+            return list(self.screener.prepare([p.text for p in prompts]))
+        except Exception:  # noqa: BLE001 - fall back to screening one by one
+            log.exception("preparing a batch of %d prompts failed", len(prompts))
+            return [None] * len(prompts)
+
+    def screen(
+        self,
+        prompt: Prompt,
+        session: Any,
+        window_facts: Mapping[str, int],
+        prepared: Any = None,
+    ) -> Routed:
         """Screen a prompt and route it: final decision, or verification when uncertain."""
-        result = self.screener.screen(prompt, session=session, window_facts=window_facts)
+        result = self.screener.screen(
+            prompt, session=session, window_facts=window_facts, prepared=prepared
+        )
         if result.needs_verification:
             return Routed("verification", verification_request(prompt, result), result)
         return Routed("decisions", screened_decision(prompt, result), result)

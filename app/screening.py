@@ -11,7 +11,7 @@ import logging
 import math
 import time
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,17 @@ class ScreenResult:
         return self.action is Action.ESCALATE and self.stage != "error"
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedText:
+    """A prompt's normalization and embeddings, computed ahead of screening (in a batch)."""
+
+    text: str
+    normalized: Any  # NormalizedText
+    views: tuple[str, ...]
+    vectors: Any  # the text classifier's rows, one per view
+    knn_vectors: Any  # the pattern stage's rows, one per view
+
+
 class _FailClosed:
     """The `screen` entry point shared by screeners: time it, and fail closed on any error."""
 
@@ -60,17 +71,33 @@ class _FailClosed:
         prompt: Prompt,
         session: Any = None,
         window_facts: Mapping[str, int] | None = None,
+        prepared: PreparedText | None = None,
     ) -> ScreenResult:
-        """Screen one prompt; never raises (fails closed to ESCALATE)."""
+        """Screen one prompt; never raises (fails closed to ESCALATE).
+
+        `prepared` is this prompt's stage 1 and embeddings from `prepare` (a batch); a
+        preparation of another text is ignored.
+        """
         started = time.perf_counter_ns()
+        if prepared is not None and prepared.text != prompt.text:
+            prepared = None
         try:
-            return self._screen(prompt, session, dict(window_facts or {}), started)
+            return self._screen(prompt, session, dict(window_facts or {}), started, prepared)
         except Exception as exc:  # noqa: BLE001 - fail closed on any detector failure
             log.exception("screening failed for prompt %s", prompt.id)
             return failed_closed(exc, self.model_version, self.pattern_version, started)
 
+    def prepare(self, texts: Sequence[str]) -> list[PreparedText | None]:
+        """Stage 1 and embeddings of many prompts at once (nothing to prepare here)."""
+        return [None] * len(texts)
+
     def _screen(
-        self, prompt: Prompt, session: Any, facts: dict[str, int], started: int
+        self,
+        prompt: Prompt,
+        session: Any,
+        facts: dict[str, int],
+        started: int,
+        prepared: PreparedText | None,
     ) -> ScreenResult:
         raise NotImplementedError
 
@@ -113,7 +140,12 @@ class RuleScreener(_FailClosed):
         return (unicodedata.normalize("NFKC", text).casefold(),)
 
     def _screen(
-        self, prompt: Prompt, session: Any, facts: dict[str, int], started: int
+        self,
+        prompt: Prompt,
+        session: Any,
+        facts: dict[str, int],
+        started: int,
+        prepared: PreparedText | None,
     ) -> ScreenResult:
         (canonical,) = self.views(prompt.text)
         t_norm = time.perf_counter_ns()
@@ -228,28 +260,64 @@ class Screener(_FailClosed):
 
     # --- the per-prompt path --------------------------------------------------------------
 
-    def _screen(
-        self, prompt: Prompt, session: Any, facts: dict[str, int], started: int
-    ) -> ScreenResult:
+    def prepare(self, texts: Sequence[str]) -> list[PreparedText | None]:
+        """Normalize many prompts and embed all their views in one call per embedder.
+
+        Semantic embedders cost less per text in a batch; the screen agent prepares the
+        prompts it takes together (AIMDS_SCREEN_BATCH), then screens them one by one.
+        """
+        normalized = [self._normalizer.normalize(text) for text in texts]
+        views = [self._view_texts(n, t) for n, t in zip(normalized, texts, strict=True)]
+        vectors, knn_vectors = self._embed([v for vs in views for v in vs])
+        out: list[PreparedText | None] = []
+        at = 0
+        for text, norm, vs in zip(texts, normalized, views, strict=True):
+            rows = slice(at, at + len(vs))
+            out.append(PreparedText(text, norm, vs, vectors[rows], knn_vectors[rows]))
+            at += len(vs)
+        return out
+
+    def _view_texts(self, normalized: Any, text: str) -> tuple[str, ...]:
+        return tuple(v.text for v in normalized.views[: self._max_views]) or (text,)
+
+    def _embed(self, views: Sequence[str]) -> tuple[Any, Any]:
+        """The text classifier's rows (also the session fingerprint) and the pattern stage's."""
         from app.embedders import ConcatEmbedder
+
+        if self._folds:  # hashing at two sizes: one pass over the text gives both
+            vectors, knn_vectors = self._embedder.embed_folded(views, self._store.embedder.dim)
+            return vectors, knn_vectors
+        knn_vectors = self._store.embedder.embed(views)
+        if isinstance(self._embedder, ConcatEmbedder):  # reuse a shared part's rows
+            return self._embedder.embed(views, known=(self._store.embedder, knn_vectors)), (
+                knn_vectors
+            )
+        return self._embedder.embed(views), knn_vectors
+
+    def _screen(
+        self,
+        prompt: Prompt,
+        session: Any,
+        facts: dict[str, int],
+        started: int,
+        prepared: PreparedText | None,
+    ) -> ScreenResult:
         from app.fusion import benign_similarity, content_features, knn, pattern_evidence
         from app.temporal import TemporalEvent, vector_simhash
 
         model = self._model
-        normalized = self._normalizer.normalize(prompt.text)
-        views = [v.text for v in normalized.views[: self._max_views]] or [prompt.text]
+        if prepared is None:
+            normalized = self._normalizer.normalize(prompt.text)
+            views = list(self._view_texts(normalized, prompt.text))
+        else:
+            normalized, views = prepared.normalized, list(prepared.views)
         t_norm = time.perf_counter_ns()
         report = self._rules.scan(views)
         t_rules = time.perf_counter_ns()
-        # the text classifier's rows (also the session fingerprint) and the pattern stage's
-        if self._folds:  # hashing at two sizes: one pass over the text gives both
-            vectors, knn_vectors = self._embedder.embed_folded(views, self._store.embedder.dim)
+        if prepared is None:
+            vectors, knn_vectors = self._embed(views)
         else:
-            knn_vectors = self._store.embedder.embed(views)
-            if isinstance(self._embedder, ConcatEmbedder):  # reuse a shared part's rows
-                vectors = self._embedder.embed(views, known=(self._store.embedder, knn_vectors))
-            else:
-                vectors = self._embedder.embed(views)
+            vectors, knn_vectors = prepared.vectors, prepared.knn_vectors
         evidence = pattern_evidence(knn(self._store, views, knn_vectors, self._k))
         benign_sim = benign_similarity(self._benign, views, knn_vectors)
         text_logit = max(model.text_logit(v) for v in vectors)

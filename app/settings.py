@@ -58,6 +58,11 @@ class Settings:
     dedup_ttl_s: float = 3600.0
     #: per-obligation time budget of the verify agent (seconds)
     verify_timeout_s: float = 2.0
+    #: prompts the screen agent normalizes and embeds together (> 1 pays off with the
+    #: semantic embedders, whose cost per prompt falls in a batch) and how long it waits to
+    #: fill a batch (seconds)
+    screen_batch: int = 1
+    screen_batch_wait_s: float = 0.02
     #: policy file for verification (empty = the packaged default set)
     policy_file: str = ""
     #: embedder of the pattern stage: `hashing`, `static`, `minilm` or `use`; it must be the
@@ -113,6 +118,11 @@ class Settings:
             )
         if self.verify_timeout_s <= 0 or self.dedup_ttl_s <= 0:
             out.append("AIMDS_VERIFY_TIMEOUT_S and AIMDS_DEDUP_TTL_S must be > 0")
+        if not 1 <= self.screen_batch <= 1024 or not 0 < self.screen_batch_wait_s <= 10:
+            out.append(
+                "AIMDS_SCREEN_BATCH must be within 1..1024 and AIMDS_SCREEN_BATCH_WAIT_S "
+                "within (0, 10]"
+            )
         if not 0 <= self.web_port < 65536:
             out.append(f"AIMDS_WEB_PORT={self.web_port}: not a port")
         return out

@@ -57,7 +57,7 @@ def test_duplicate_prompt_id_in_a_session_is_dead_lettered() -> None:
 
 
 class ExplodingScreener(RuleScreener):
-    def _screen(self, prompt: Prompt, session, facts: dict, started: int) -> ScreenResult:
+    def _screen(self, prompt: Prompt, session, facts: dict, started: int, *_) -> ScreenResult:
         raise RuntimeError("model file corrupted")
 
 
@@ -70,7 +70,7 @@ def test_detector_failure_fails_closed() -> None:
 
 
 class UncertainScreener(RuleScreener):
-    def _screen(self, prompt: Prompt, session, facts: dict, started: int) -> ScreenResult:
+    def _screen(self, prompt: Prompt, session, facts: dict, started: int, *_) -> ScreenResult:
         return ScreenResult(
             action=Action.ESCALATE,
             score=0.6,
@@ -93,12 +93,24 @@ def test_window_facts_reach_the_screener() -> None:
     seen: list[dict] = []
 
     class Recording(RuleScreener):
-        def _screen(self, prompt: Prompt, session, facts: dict, started: int) -> ScreenResult:
+        def _screen(self, prompt: Prompt, session, facts: dict, started: int, *_) -> ScreenResult:
             seen.append(facts)
-            return super()._screen(prompt, session, facts, started)
+            return super()._screen(prompt, session, facts, started, None)
 
     s = scanner(Recording())
     for i in range(3):
         s.process(good(i, session="rate"))
     assert [f["prompts_1m"] for f in seen] == [1, 2, 3]
     assert all(f["blocked_10m"] == 0 for f in seen)
+
+
+def test_failed_batch_preparation_falls_back_to_one_by_one() -> None:
+    class Unpreparable(RuleScreener):
+        def prepare(self, texts):
+            raise RuntimeError("embedder out of memory")
+
+    pipeline = Pipeline(screener=Unpreparable())
+    prompts = [Prompt(f"p{i}", "s", f"hello {i}", 1.0) for i in range(3)]
+    assert pipeline.prepare(prompts) == [None, None, None]
+    routed = pipeline.screen(prompts[0], None, {}, None)
+    assert routed.result.action is Action.ALLOW
