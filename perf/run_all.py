@@ -15,6 +15,7 @@ import time
 QUICK = [
     ["perf.bench_screen", "--n", "2000"],
     ["perf.bench_normalize", "--per-file", "500", "--repeat", "2"],
+    ["perf.bench_recovery", "--attacks", "600", "--benign-limit", "5000"],
     ["perf.bench_temporal", "--events", "20000"],
     ["perf.bench_embedders", "--speed", "--embedders", "hashing", "--per-bucket", "100"],
     ["perf.bench_index", "--quick", "--embedder", "hashing"],
@@ -23,6 +24,7 @@ QUICK = [
 FULL = [
     ["perf.bench_index", "--embedder", "hashing"],
     ["perf.bench_index", "--embedder", "use"],
+    ["perf.bench_index", "--embedder", "static"],
     ["perf.bench_embedders", "--speed"],
 ]
 
