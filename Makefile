@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 AIMDS := $(VENV)/bin/aimds
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test test-unit test-integration lint bench eval train clean-broker
+.PHONY: setup run test test-unit test-integration lint bench eval eval-dev train clean-broker
 
 setup: $(VENV)/.installed
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
@@ -51,6 +51,14 @@ train: setup
 eval: setup
 	$(AIMDS) eval ../shared/data/dev/promptshield.jsonl --obfuscations --out docs/eval --stem heldout_promptshield --name "held-out source: promptshield"
 	$(AIMDS) eval --builtin trigger-benign --out docs/eval --stem trigger_word_benign
+
+## the development check: a model trained without two more sources, evaluated (with the
+## obfuscation sweep) on them; for tuning, so the held-out source is not looked at again
+DEV_HOLDOUT := spikee_seeds promptinject
+eval-dev: setup
+	$(AIMDS) train --data ../shared/data/dev --holdout promptshield $(DEV_HOLDOUT) --out build/dev-model
+	cat $(foreach s,$(DEV_HOLDOUT),../shared/data/dev/$(s).jsonl) > build/dev-holdout.jsonl
+	AIMDS_MODEL_PATH=build/dev-model $(AIMDS) eval build/dev-holdout.jsonl --obfuscations --out build/dev-eval --stem dev_holdout --name "dev held-out: $(DEV_HOLDOUT)"
 
 clean-broker:
 	-$(AIMDS) broker stop
