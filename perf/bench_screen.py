@@ -59,6 +59,19 @@ def run(screener, texts: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return np.array(totals), {k: np.array(v) for k, v in stages.items()}
 
 
+def run_batched(screener, texts: list[str], batch: int) -> float:
+    """Seconds to screen `texts` the way the agent does with AIMDS_SCREEN_BATCH=batch."""
+    session = screener.new_session()
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        chunk = texts[start : start + batch]
+        prepared = screener.prepare(chunk)
+        for i, (text, ready) in enumerate(zip(chunk, prepared, strict=True)):
+            prompt = Prompt(f"p{start + i}", "bench", text, 1_767_225_600.0 + (start + i) * 7.0)
+            screener.screen(prompt, session, {"prompts_1m": 1, "blocked_10m": 0}, prepared=ready)
+    return time.perf_counter() - started
+
+
 def startup_seconds(home: str) -> float:
     code = (
         "import time; t=time.perf_counter();"
@@ -81,6 +94,11 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-startup", action="store_true")
+    parser.add_argument(
+        "--batches",
+        default="8,32",
+        help="batch sizes for the throughput table (the agent's AIMDS_SCREEN_BATCH)",
+    )
     args = parser.parse_args()
 
     texts = sample_texts(Path(args.data), args.n, args.seed)
@@ -95,10 +113,11 @@ def main() -> None:
         ratio = f"{p50 / np.percentile(b, 50):6.1f}x" if b is not None else "      "
         return f"| {name:28} | {len(a):6} | {p50:9.1f} | {p99:9.1f} | {ratio} |"
 
+    label = f"full screener ({Settings.from_env().embedder})"
     print(f"\nScreening latency, one thread, {len(texts)} dev prompts (µs)\n")
     print("| path | n | median | p99 | vs rules-only median |")
     print("| --- | --- | --- | --- | --- |")
-    print(row("full screener (hashing)", full, base))
+    print(row(label, full, base))
     print(row("rules-only baseline", base))
     for k in ("normalize", "rules", "pattern", "temporal", "fusion"):
         if k in stages:
@@ -110,6 +129,18 @@ def main() -> None:
         mask = (lengths >= lo) & (lengths < hi)
         if mask.any():
             print(row(f"{lo}-{hi if hi < 10**9 else '...'}", full[mask], base[mask]))
+
+    one_by_one = run_batched(screener, texts, 1)
+    print("\n| screening as the agent batches | prompts/s | µs per prompt | vs one by one |")
+    print("| --- | --- | --- | --- |")
+    per_prompt = 1e6 * one_by_one / len(texts)
+    print(f"| one by one | {len(texts) / one_by_one:,.0f} | {per_prompt:,.0f} | |")
+    for size in (int(b) for b in args.batches.split(",") if b):
+        seconds = run_batched(screener, texts, size)
+        print(
+            f"| batches of {size} | {len(texts) / seconds:,.0f} |"
+            f" {1e6 * seconds / len(texts):,.0f} | {one_by_one / seconds:.2f}x |"
+        )
 
     if not args.skip_startup:
         with tempfile.TemporaryDirectory() as cold:
