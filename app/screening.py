@@ -285,14 +285,13 @@ class Screener(_FailClosed):
         from app.embedders import ConcatEmbedder
 
         if self._folds:  # hashing at two sizes: one pass over the text gives both
-            vectors, knn_vectors = self._embedder.embed_folded(views, self._store.embedder.dim)
-            return vectors, knn_vectors
+            return self._embedder.embed_folded(views, self._store.embedder.dim)
         knn_vectors = self._store.embedder.embed(views)
         if isinstance(self._embedder, ConcatEmbedder):  # reuse a shared part's rows
-            return self._embedder.embed(views, known=(self._store.embedder, knn_vectors)), (
-                knn_vectors
-            )
-        return self._embedder.embed(views), knn_vectors
+            vectors = self._embedder.embed(views, known=(self._store.embedder, knn_vectors))
+        else:
+            vectors = self._embedder.embed(views)
+        return vectors, knn_vectors
 
     def _screen(
         self,
