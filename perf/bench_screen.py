@@ -168,8 +168,12 @@ def main() -> None:
     ax.set_title("AIMDS screening latency per prompt (one thread)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / "screen_latency.png", dpi=120)
-    print(f"\nplot: {RESULTS / 'screen_latency.png'}")
+    embedder = Settings.from_env().embedder
+    plot = RESULTS / (
+        "screen_latency.png" if embedder == "hashing" else f"screen_latency_{embedder}.png"
+    )
+    fig.savefig(plot, dpi=120)
+    print(f"\nplot: {plot}")
 
 
 if __name__ == "__main__":
