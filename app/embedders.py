@@ -108,7 +108,7 @@ class HashingEmbedder:
         self._word_weight = float(word_weight)
         self._mask = np.uint64(dim - 1)
         self._seed_key = np.uint64((seed * _GOLDEN + 0x632BE59BD9B4E019) & ((1 << 64) - 1))
-        self.version = HashingEmbedder._version_of(dim, self)
+        self.version = self._version_at(dim)
         self._kernel = hashing_kernel()
         self._finish = finish_kernel()
         self.embed(["compile the kernel now, not on the first prompt"])
@@ -125,7 +125,7 @@ class HashingEmbedder:
         return (
             isinstance(other, HashingEmbedder)
             and other.dim <= self.dim
-            and other.version == HashingEmbedder._version_of(other.dim, self)
+            and other.version == self._version_at(other.dim)
         )
 
     def embed_folded(self, texts: Sequence[str], dim: int) -> tuple[FloatMatrix, FloatMatrix]:
@@ -150,11 +150,11 @@ class HashingEmbedder:
             folded[row] = small
         return full, folded
 
-    @staticmethod
-    def _version_of(dim: int, like: HashingEmbedder) -> str:
-        lo, hi = like._char
-        wlo, whi = like._word
-        return f"v3-d{dim}-s{like.seed}-c{lo}{hi}-w{wlo}{whi}-ww{like._word_weight:g}"
+    def _version_at(self, dim: int) -> str:
+        """The version of this embedder's settings at dimension `dim`."""
+        lo, hi = self._char
+        wlo, whi = self._word
+        return f"v3-d{dim}-s{self.seed}-c{lo}{hi}-w{wlo}{whi}-ww{self._word_weight:g}"
 
     def _accumulate(self, text: str) -> npt.NDArray[np.float64] | None:
         """Raw signed counts of `text`'s hashed n-grams (None for empty text)."""
@@ -324,7 +324,7 @@ class MiniLMEmbedder:
     @property
     def special_ids(self) -> tuple[int, int]:
         """Token ids of [CLS] and [SEP]."""
-        vocab = self._tokenizer.get_vocab()
+        vocab = self.vocabulary
         return vocab["[CLS]"], vocab["[SEP]"]
 
     def forward_ids(self, ids: npt.NDArray[np.int64]) -> FloatMatrix:
