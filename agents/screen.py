@@ -31,21 +31,27 @@ def register(aimds: Any) -> Any:
     dedup_ttl = aimds.settings.dedup_ttl_s
     batch, batch_wait_s = aimds.settings.screen_batch, aimds.settings.screen_batch_wait_s
 
-    def admit(event: Any) -> Any:
-        """Parse, refuse duplicates, count: the prompt, ready to screen."""
+    def admit(event: Any) -> tuple[Any, int]:
+        """Parse, refuse duplicates, count: the prompt and its session's count in the minute.
+
+        The count is read here, right after this prompt's own increment, so a batch sees the
+        same counts as one record at a time.
+        """
         prompt = pipeline.parse(event.value)
         key = dedup_key(prompt)
         seen = tables.seen_prompt_ids[key]
         if seen.current() or seen.delta(dedup_ttl):
             raise duplicate(prompt)
         tables.seen_prompt_ids[key] += 1
-        tables.prompts_per_session_1m[prompt.session_id] += 1
-        return prompt
+        rate = tables.prompts_per_session_1m[prompt.session_id]
+        rate += 1
+        return prompt, rate.current()
 
-    async def screen_admitted(event: Any, prompt: Any, prepared: Any = None) -> None:
+    async def screen_admitted(event: Any, prompt: Any, rate: int, prepared: Any = None) -> None:
         sid = prompt.session_id
         facts = {
-            "prompts_1m": tables.prompts_per_session_1m[sid].current(),
+            "prompts_1m": rate,
+            # read at screening time: it counts the blocks of the batch's earlier records
             "blocked_10m": tables.blocked_per_session_10m[sid].delta(
                 BLOCKED_WINDOW_S - BLOCKED_STEP_S
             ),
@@ -100,14 +106,14 @@ def register(aimds: Any) -> Any:
             except Exception as exc:  # noqa: BLE001 - bad input must never stop the agent
                 await dead_letter_of(event, exc)
         prepared = (
-            pipeline.prepare([prompt for _, prompt in admitted])
+            pipeline.prepare([prompt for _, (prompt, _) in admitted])
             if len(admitted) > 1
             else [None] * len(admitted)
         )
-        for (event, prompt), ready in zip(admitted, prepared, strict=True):
+        for (event, (prompt, rate)), ready in zip(admitted, prepared, strict=True):
             stream._set_current_event(event)
             try:
-                await screen_admitted(event, prompt, ready)
+                await screen_admitted(event, prompt, rate, ready)
             except Exception as exc:  # noqa: BLE001 - one record's failure stays its own
                 await dead_letter_of(event, exc)
 

@@ -169,3 +169,19 @@ async def test_batched_agent_gives_the_same_decisions_and_dead_letters() -> None
     decisions, dead = outcomes[0]
     assert len(decisions) == 7 and len(dead) == 1
     assert dict((p, a) for p, a, _ in decisions)["a1"] == "BLOCK"
+
+
+async def test_batched_agent_hands_the_same_session_facts_as_one_by_one() -> None:
+    records = [good(i, session=f"s{i % 2}") for i in range(6)]
+    facts = []
+    for batch in (1, 4):
+        aimds, out = make_app(CountingPipeline(screener=Uncertain()), screen_batch=batch)
+        async with aimds.agents["screen_prompts"].test_context() as agent:
+            for i, raw in enumerate(records):
+                await agent.put(raw, key=b"k", timestamp=T0 + i)
+            await out.wait_for(len(records))
+        facts.append(
+            [(r["prompt"]["id"], r["screen"]["session"]) for r in out.records("verification")]
+        )
+    assert facts[0] == facts[1]
+    assert [f["prompts_1m"] for _, f in facts[0]] == [1, 1, 2, 2, 3, 3]
