@@ -15,7 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from app.decisions import dead_letter
+from agents._deadletter import send_dead_letter
 from app.errors import ParseError
 from app.pipeline import dedup_key, duplicate
 from app.records import Action
@@ -79,19 +79,7 @@ def register(aimds: Any) -> Any:
                 message.offset,
                 exc,
             )
-        await out.send(
-            "deadletter",
-            message.key,
-            dead_letter(
-                event.value,
-                key=message.key,
-                stage=stage,
-                error=exc,
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-            ),
-        )
+        await send_dead_letter(out, event, stage=stage, error=exc)
 
     async def screen_events(stream: Any, events: Sequence[Any]) -> None:
         """Admit each event, prepare the admitted ones together, screen them in order."""

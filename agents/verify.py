@@ -12,7 +12,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from app.decisions import dead_letter, parse_verification_request
+from agents._deadletter import send_dead_letter
+from app.decisions import parse_verification_request
 from app.errors import ParseError
 
 log = logging.getLogger(__name__)
@@ -54,18 +55,6 @@ def register(aimds: Any) -> Any:
                         message.partition,
                         message.offset,
                     )
-                await out.send(
-                    "deadletter",
-                    message.key,
-                    dead_letter(
-                        event.value,
-                        key=message.key,
-                        stage="verify",
-                        error=exc,
-                        topic=message.topic,
-                        partition=message.partition,
-                        offset=message.offset,
-                    ),
-                )
+                await send_dead_letter(out, event, stage="verify", error=exc)
 
     return verify_prompts
