@@ -43,9 +43,9 @@ lint: setup
 bench: setup
 	$(PY) -m perf.run_all
 
-## retrain the packaged fusion model and pattern pack from ../shared/data/dev
+## retrain the packaged fusion model and pattern pack from ../shared/data/dev and app/data/corpora
 train: setup
-	$(AIMDS) train --data ../shared/data/dev
+	$(AIMDS) train --data ../shared/data/dev app/data/corpora
 
 ## the evaluation reports in docs/eval (held-out source, trigger-word benign set)
 eval: setup
@@ -56,7 +56,7 @@ eval: setup
 ## obfuscation sweep) on them; for tuning, so the held-out source is not looked at again
 DEV_HOLDOUT := spikee_seeds promptinject
 eval-dev: setup
-	$(AIMDS) train --data ../shared/data/dev --holdout promptshield $(DEV_HOLDOUT) --out build/dev-model
+	$(AIMDS) train --data ../shared/data/dev app/data/corpora --holdout promptshield $(DEV_HOLDOUT) --out build/dev-model
 	cat $(foreach s,$(DEV_HOLDOUT),../shared/data/dev/$(s).jsonl) > build/dev-holdout.jsonl
 	AIMDS_MODEL_PATH=build/dev-model $(AIMDS) eval build/dev-holdout.jsonl --obfuscations --out build/dev-eval --stem dev_holdout --name "dev held-out: $(DEV_HOLDOUT)"
 

