@@ -148,10 +148,13 @@ def _hash_text(codes, lo, hi, unigrams, bigrams, word_weight, seed, mask, separa
 
 
 def _finish(out):
-    # sublinear term frequency, then unit L2 norm, in place
+    # sublinear term frequency, then unit L2 norm, in place; an empty bucket (+0 or -0) is
+    # left as it is: log1p would give it back and it adds 0 to the norm
     total = 0.0
     for b in range(out.shape[0]):
         v = out[b]
+        if v == 0.0:
+            continue
         v = np.log1p(v) if v >= 0.0 else -np.log1p(-v)
         out[b] = v
         total += v * v
@@ -159,6 +162,37 @@ def _finish(out):
         scale = 1.0 / np.sqrt(total)
         for b in range(out.shape[0]):
             out[b] *= scale
+
+
+def _hash_folded(
+    codes,
+    lo,
+    hi,
+    unigrams,
+    bigrams,
+    word_weight,
+    seed,
+    mask,
+    separators,
+    acc,
+    small,
+    row,
+    small_row,
+):
+    # one text at two sizes: raw counts into `acc` (zeros), folded into `small` (zeros) -- a
+    # feature's bucket at the smaller size is its bucket modulo that size, and the counts are
+    # small integers, exact in float64 in any order -- then both finished and stored as float32
+    _hash_text(codes, lo, hi, unigrams, bigrams, word_weight, seed, mask, separators, acc, False)
+    dim = small.shape[0]
+    for start in range(0, acc.shape[0], dim):
+        for b in range(dim):
+            small[b] += acc[start + b]
+    _finish(acc)
+    _finish(small)
+    for b in range(acc.shape[0]):
+        row[b] = acc[b]
+    for b in range(dim):
+        small_row[b] = small[b]
 
 
 _KERNEL: list[Callable[..., None]] = []
@@ -171,11 +205,13 @@ def hashing_kernel() -> Callable[..., None]:
         if not _KERNEL:
             import numba
 
-            global _add_feature, _finish
+            global _add_feature, _finish, _hash_text
             _add_feature = numba.njit(cache=True, nogil=True, inline="always")(_add_feature)
             _finish = numba.njit(cache=True, nogil=True)(_finish)
-            _KERNEL.append(numba.njit(cache=True, nogil=True)(_hash_text))
+            _hash_text = numba.njit(cache=True, nogil=True)(_hash_text)
+            _KERNEL.append(_hash_text)
             _KERNEL.append(_finish)
+            _KERNEL.append(numba.njit(cache=True, nogil=True)(_hash_folded))
     return _KERNEL[0]
 
 
@@ -183,6 +219,12 @@ def finish_kernel() -> Callable[[npt.NDArray[np.float64]], None]:
     """The numba-compiled sublinear-tf + L2 step that `hashing_kernel()` ends with."""
     hashing_kernel()
     return _KERNEL[1]
+
+
+def folded_kernel() -> Callable[..., None]:
+    """The numba-compiled `_hash_folded`: `_hash_text` at two sizes, finished, in one call."""
+    hashing_kernel()
+    return _KERNEL[2]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,14 +271,47 @@ def _merge_top_k(rows, sims, alive, owners, k, out_owner, out_sim):
     return counts
 
 
+def _index_top_k(idx, dist, index_rows, alive, owners, k, out_owner, out_sim):
+    # `_merge_top_k` over the candidates of one index search, taken as the index returns
+    # them: position -1 is an empty slot, a similarity is 1 - distance in float32 (the
+    # distance rounded to float32 first), as the store's numpy path computes them
+    n, m = idx.shape
+    rows = np.empty((n, m), dtype=np.int64)
+    sims = np.empty((n, m), dtype=np.float32)
+    one = np.float32(1.0)
+    for i in range(n):
+        for j in range(m):
+            position = idx[i, j]
+            if position >= 0:
+                rows[i, j] = index_rows[position]
+                sims[i, j] = one - np.float32(dist[i, j])
+            else:
+                rows[i, j] = -1
+                sims[i, j] = -np.inf
+    return _merge_top_k(rows, sims, alive, owners, k, out_owner, out_sim)
+
+
 _MERGE: list[Callable[..., npt.NDArray[np.int64]]] = []
 
 
 def merge_kernel() -> Callable[..., npt.NDArray[np.int64]]:
     """The numba-compiled `_merge_top_k` (compiled once per process, cached on disk)."""
+    _compile_merge()
+    return _MERGE[0]
+
+
+def index_merge_kernel() -> Callable[..., npt.NDArray[np.int64]]:
+    """The numba-compiled `_index_top_k`: an index search's raw output merged in one call."""
+    _compile_merge()
+    return _MERGE[1]
+
+
+def _compile_merge() -> None:
     with _KERNEL_LOCK:
         if not _MERGE:
             import numba
 
-            _MERGE.append(numba.njit(cache=True, nogil=True)(_merge_top_k))
-    return _MERGE[0]
+            global _merge_top_k
+            _merge_top_k = numba.njit(cache=True, nogil=True)(_merge_top_k)
+            _MERGE.append(_merge_top_k)
+            _MERGE.append(numba.njit(cache=True, nogil=True)(_index_top_k))

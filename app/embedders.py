@@ -38,6 +38,7 @@ from app._vectors import (
     WORD_SEPARATORS,
     FloatMatrix,
     finish_kernel,
+    folded_kernel,
     hashing_kernel,
     l2_normalize,
 )
@@ -111,7 +112,10 @@ class HashingEmbedder:
         self.version = self._version_at(dim)
         self._kernel = hashing_kernel()
         self._finish = finish_kernel()
+        self._folded = folded_kernel()
         self.embed(["compile the kernel now, not on the first prompt"])
+        if dim > 16:  # the screener's path (`embed_folded`) too
+            self.embed_folded(["compile the kernel now, not on the first prompt"], dim // 2)
 
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
         """Hash each text into a unit vector (zero row for empty or whitespace-only text)."""
@@ -140,14 +144,24 @@ class HashingEmbedder:
         full = np.zeros((len(texts), self.dim), dtype=np.float32)
         folded = np.zeros((len(texts), dim), dtype=np.float32)
         for row, text in enumerate(texts):
-            acc = self._accumulate(text)
-            if acc is None:
+            codes = self._codes(text)
+            if codes is None:
                 continue
-            small = acc.reshape(-1, dim).sum(axis=0)
-            self._finish(acc)
-            self._finish(small)
-            full[row] = acc
-            folded[row] = small
+            self._folded(
+                codes,
+                self._char[0],
+                self._char[1],
+                self._word[0] == 1,
+                self._word[1] == 2,
+                self._word_weight,
+                self._seed_key,
+                self._mask,
+                WORD_SEPARATORS,
+                np.zeros(self.dim, dtype=np.float64),
+                np.zeros(dim, dtype=np.float64),
+                full[row],
+                folded[row],
+            )
         return full, folded
 
     def _version_at(self, dim: int) -> str:
@@ -156,15 +170,23 @@ class HashingEmbedder:
         wlo, whi = self._word
         return f"v3-d{dim}-s{self.seed}-c{lo}{hi}-w{wlo}{whi}-ww{self._word_weight:g}"
 
-    def _accumulate(self, text: str) -> npt.NDArray[np.float64] | None:
-        """Raw signed counts of `text`'s hashed n-grams (None for empty text)."""
+    @staticmethod
+    def _codes(text: str) -> npt.NDArray[np.uint64] | None:
+        """Code points of `text` lower-cased, whitespace-collapsed, space-padded (None if empty)."""
         words_text = " ".join(text.lower().split())
         if not words_text:
             return None
         codes = np.frombuffer(f" {words_text} ".encode("utf-32-le"), dtype=np.uint32)
+        return codes.astype(np.uint64)
+
+    def _accumulate(self, text: str) -> npt.NDArray[np.float64] | None:
+        """Raw signed counts of `text`'s hashed n-grams (None for empty text)."""
+        codes = self._codes(text)
+        if codes is None:
+            return None
         acc = np.zeros(self.dim, dtype=np.float64)
         self._kernel(
-            codes.astype(np.uint64),
+            codes,
             self._char[0],
             self._char[1],
             self._word[0] == 1,

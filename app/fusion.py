@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 
 from app.errors import ConfigError
+from app.patterns import PatternMatch, PatternStore, unit_queries
 from app.rules import CATEGORIES, RuleReport
 
 DECODERS = frozenset(
@@ -148,6 +149,103 @@ def benign_similarity(store: Any, views: Sequence[str], vectors: np.ndarray) -> 
     return best
 
 
+def screen_patterns(
+    store: Any, benign: Any, views: Sequence[str], vectors: np.ndarray, k: int
+) -> tuple[PatternEvidence, float]:
+    """`pattern_evidence(knn(store, ...))` and `benign_similarity(benign, ...)` in one pass.
+
+    The screener's per-prompt path: the same searches in the same order with the same
+    results, but the query rows are normalised once for both stores and no match is built
+    that the evidence does not keep. Windowed stores take the general path.
+    """
+    queries = None
+    if (
+        isinstance(store, PatternStore)
+        and isinstance(benign, PatternStore)
+        and store.window_chars is None
+        and benign.window_chars is None
+        and store.embedder.dim == benign.embedder.dim
+        and 0 < len(views) == len(vectors)
+        and k > 0
+    ):
+        queries = np.asarray(vectors, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != store.embedder.dim:
+            queries = None
+    if queries is None:
+        evidence = pattern_evidence(knn(store, views, vectors, k))
+        return evidence, benign_similarity(benign, views, vectors)
+    prepared = unit_queries(queries)
+    if prepared is None:  # no row worth searching: neither store is queried
+        return pattern_evidence([[] for _ in views]), 0.0
+    live_q, units = prepared
+    found = store.search_units(units, k)
+    if found is None:
+        evidence = pattern_evidence([[] for _ in views])
+    elif len(views) == 1:
+        evidence = _one_view_evidence(store, found)
+    else:
+        evidence = pattern_evidence(_matches_per_view(store, live_q, found, len(views)))
+    benign_sim = 0.0
+    nearest = benign.search_units(units, 1)
+    if nearest is not None:
+        _, best, counts = nearest
+        for row in range(len(live_q)):
+            if counts[row] > 0:
+                benign_sim = max(benign_sim, float(best[row, 0]))
+    return evidence, benign_sim
+
+
+def _matches_per_view(
+    store: Any, live_q: np.ndarray, found: tuple[Any, Any, Any], n_views: int
+) -> list[list[Any]]:
+    """`store.query`'s matches from a `search_units` result."""
+    owner, best, counts = found
+    out: list[list[Any]] = [[] for _ in range(n_views)]
+    for row, view in enumerate(live_q.tolist()):
+        n = int(counts[row])
+        for pattern_index, similarity in zip(
+            owner[row, :n].tolist(), best[row, :n].tolist(), strict=True
+        ):
+            p = store.pattern_at(pattern_index)
+            out[view].append(PatternMatch(p.id, p.category, p.severity, similarity, p.source))
+    return out
+
+
+def _one_view_evidence(store: Any, found: tuple[Any, Any, Any], keep: int = 5) -> PatternEvidence:
+    """`pattern_evidence([matches])` of one view: its matches are already distinct patterns,
+    best first (the merge kernel ranks them), so no merging or sorting is needed."""
+    owner, best, counts = found
+    n = int(counts[0])
+    if n == 0:
+        return PatternEvidence(0.0, 0.0, 0.0, 0.0, ())
+    patterns = [store.pattern_at(i) for i in owner[0, :n].tolist()]
+    similarities = best[0, :n].tolist()
+    sims = [max(0.0, s) for s in similarities]
+    top3 = sims[:3]
+    return PatternEvidence(
+        max_sim=sims[0],
+        top3_mean=sum(top3) / len(top3),
+        severity_sim=max(
+            float(p.severity) * max(0.0, s) for p, s in zip(patterns, similarities, strict=True)
+        ),
+        curated_max_sim=max(
+            (
+                max(0.0, s)
+                for p, s in zip(patterns, similarities, strict=True)
+                if p.source == "curated"
+            ),
+            default=0.0,
+        ),
+        matches=tuple(
+            PatternMatch(p.id, p.category, p.severity, s, p.source)
+            for p, s in zip(patterns[:keep], similarities[:keep], strict=True)
+        ),
+    )
+
+
+_NO_CATEGORY_SCORES = (0.0,) * len(CATEGORIES)
+
+
 def content_features(
     rules: RuleReport,
     patterns: PatternEvidence,
@@ -161,8 +259,11 @@ def content_features(
     "close to a known attack" against "just as close to ordinary prompts" (short generic
     requests look alike under any lexical embedding).
     """
-    row = [rules.score, max((h.weight for h in rules.hits), default=0.0)]
-    row += rules.category_scores(CATEGORIES)
+    if rules.hits:
+        row = [rules.score, max(h.weight for h in rules.hits)]
+        row += rules.category_scores(CATEGORIES)
+    else:  # what the general expressions give without hits, without computing them
+        row = [rules.score, 0.0, *_NO_CATEGORY_SCORES]
     row += [
         patterns.max_sim - benign_sim,
         patterns.top3_mean - benign_sim,
@@ -170,11 +271,14 @@ def content_features(
         patterns.curated_max_sim - benign_sim,
     ]
     row.append(min(12.0, max(-12.0, float(text_logit))))
-    row += [
-        min(3, len(transforms & DECODERS)),
-        min(3, len(transforms & LETTER_LEVEL)),
-        min(3, len(transforms & CARRIERS)),
-    ]
+    if transforms:
+        row += [
+            min(3, len(transforms & DECODERS)),
+            min(3, len(transforms & LETTER_LEVEL)),
+            min(3, len(transforms & CARRIERS)),
+        ]
+    else:
+        row += [0, 0, 0]
     return np.asarray(row, dtype=np.float64)
 
 
@@ -226,6 +330,14 @@ class FusionModel:
         """Each feature's additive share of the logit (for explanations)."""
         parts = (features - self.mean) / self.scale * self.coef
         return {n: float(v) for n, v in zip(self.feature_names, parts, strict=True)}
+
+    def probability_and_contributions(self, features: np.ndarray) -> tuple[float, list[float]]:
+        """`probability(features)` and the values of `contributions(features)` (in
+        `feature_names` order), from one standardisation of the features."""
+        standard = (features - self.mean) / self.scale
+        z = float(standard @ self.coef + self.intercept)
+        probability = 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+        return probability, (standard * self.coef).tolist()
 
     def fuse(self, content: float, temporal: float) -> float:
         """Final score: content probability noisy-or'ed with weighted temporal risk."""

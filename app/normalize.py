@@ -40,6 +40,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 from urllib.parse import unquote
 
 import numpy as np
@@ -538,6 +539,14 @@ class Normalizer:
             load_common_words() if common_words is None else frozenset(common_words)
         )
         self._bigrams = _letter_bigrams(self.words)
+        # tokens that are not words but decode to one (rot13 / reversed), as hash tables
+        # for the numba gate of `_short_rot13_or_reversed`
+        self._decodable = (
+            _token_hashes({w.translate(_ROT13) for w in self.words} - self.words),
+            _token_hashes({w[::-1] for w in self.words} - self.words),
+        )
+        self._decodable_letters = _decodable_letters_kernel()
+        self._decodable_letters(b"warm up the kernel", *self._decodable, np.zeros(2, np.int64))
 
     # ----------------------------------------------------------------- entry point
 
@@ -1207,6 +1216,15 @@ class Normalizer:
     def _short_rot13_or_reversed(self, canonical: str, found: set[str]) -> list[tuple[str, str]]:
         """A short rot13/reversed payload, maybe after a plain lead: bigram gain and words."""
         window = canonical[:_BIGRAM_WINDOW]
+        # exact early exit: the gate below needs, for a kind, unknown tokens that decode to
+        # words with >= _DECODED_LETTERS letters; the kernel over-counts those letters (every
+        # occurrence, hash matches), so a kind it rules out is ruled out by the gate too
+        decodable = np.zeros(2, dtype=np.int64)
+        self._decodable_letters(_utf8(window), *self._decodable, decodable)
+        if (decodable[0] < _DECODED_LETTERS or "rot13" in found) and (
+            decodable[1] < _DECODED_LETTERS or "reversed" in found
+        ):
+            return []
         unknown = set(_ASCII_WORD3.findall(window)) - self.words
         if not unknown:
             return []
@@ -1267,6 +1285,58 @@ class Normalizer:
 
 
 # =========================================================================== helpers
+
+_FNV_OFFSET = 0xCBF29CE484222325
+_FNV_PRIME = 0x100000001B3
+
+
+def _token_hash(token: bytes) -> int:
+    """64-bit FNV-1a of a token's bytes (the same function as `_decodable_letters`'s)."""
+    h = _FNV_OFFSET
+    for byte in token:
+        h = ((h ^ byte) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+def _token_hashes(tokens: Iterable[str]) -> npt.NDArray[np.uint64]:
+    """Sorted hashes of the tokens that can be `[a-z]{3,}` runs (others never match one)."""
+    runs = (t for t in tokens if len(t) >= 3 and t.isascii() and t.isalpha() and t.islower())
+    return np.unique(np.array([_token_hash(t.encode()) for t in runs], dtype=np.uint64))
+
+
+def _decodable_letters(data, rot13_hashes, reversed_hashes, out):
+    # for each maximal run of a-z bytes of 3 or more (the tokens of _ASCII_WORD3 in the UTF-8
+    # text: other characters are bytes outside a-z), add its length to out[0] / out[1] when
+    # its hash is in the sorted table of rot13 / reversed decodable tokens
+    n = len(data)
+    i = 0
+    while i < n:
+        if data[i] < 97 or data[i] > 122:
+            i += 1
+            continue
+        h = np.uint64(0xCBF29CE484222325)
+        j = i
+        while j < n and 97 <= data[j] <= 122:
+            h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
+            j += 1
+        if j - i >= 3:
+            for table, slot in ((rot13_hashes, 0), (reversed_hashes, 1)):
+                at = np.searchsorted(table, h)
+                if at < len(table) and table[at] == h:
+                    out[slot] += j - i
+        i = j
+
+
+_KERNELS: list[Any] = []
+
+
+def _decodable_letters_kernel() -> Any:
+    """`_decodable_letters` compiled with numba (once per process, cached on disk)."""
+    if not _KERNELS:
+        import numba
+
+        _KERNELS.append(numba.njit(cache=True, nogil=True)(_decodable_letters))
+    return _KERNELS[0]
 
 
 def _has_any(haystack: bytes, needles: Iterable[bytes]) -> bool:

@@ -39,6 +39,7 @@ import yaml
 from app._vectors import (
     FloatMatrix,
     dequantize_int8,
+    index_merge_kernel,
     l2_normalize,
     merge_kernel,
     quantize_int8,
@@ -58,6 +59,7 @@ __all__ = [
     "default_patterns",
     "load_curated_patterns",
     "load_dev_patterns",
+    "unit_queries",
 ]
 
 #: our attack taxonomy and the default severity of each category (0..1)
@@ -339,6 +341,7 @@ class PatternStore:
         self._row_pattern = _RowBuffer(1, np.int64)
         self._row_alive = _RowBuffer(1, np.bool_)
         self._merge = merge_kernel()  # numba: candidate merge of every query
+        self._merge_index = index_merge_kernel()  # the same, straight from one index search
         self._digest_sum = 0
         self._n_alive = 0
         self._write_lock = threading.Lock()  # serialises add() against the swap in build()
@@ -647,25 +650,60 @@ class PatternStore:
         | None
     ):
         """Query rows searched, and per row the owners, similarities and count of its matches."""
+        queries = self.checked_queries(vectors)
+        if len(queries) == 0 or k <= 0:
+            return None
+        prepared = unit_queries(queries)
+        if prepared is None:
+            return None
+        live_q, units = prepared
+        found = self.search_units(units, k)
+        if found is None:
+            return None
+        return live_q, *found
+
+    def checked_queries(self, vectors: FloatMatrix) -> FloatMatrix:
+        """`vectors` as float32 rows of this store's dimension (PatternStoreError if not)."""
         queries = np.asarray(vectors, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.embedder.dim:
             raise PatternStoreError(
                 f"query vectors must be (n, {self.embedder.dim}), got {queries.shape}"
             )
-        if len(queries) == 0 or k <= 0:
-            return None
-        norms = np.einsum("ij,ij->i", queries, queries)
-        live_q = np.flatnonzero(norms > 0.25)
-        if len(live_q) == 0:
-            return None
-        # times the reciprocal, as l2_normalize does: the same bits, so the same features
-        units = queries[live_q] * (1.0 / np.sqrt(norms[live_q]))[:, None]
+        return queries
+
+    def search_units(
+        self, units: FloatMatrix, k: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]] | None:
+        """Per unit row (from `unit_queries`, k >= 1): owners, similarities, match counts.
+
+        The search behind `query` and `best_similarity`; a caller that queries several stores
+        with the same vectors normalises them once.
+        """
         gen = self._generation
+        n = len(units)
+        if gen.index is not None and not len(gen.delta_rows):
+            # the usual case: one index, no delta; its raw output is merged in one kernel call
+            k_index = min(max(k, self.min_search_k), len(gen.index_rows))
+            with gen.query_lock:  # pynndescent reuses per-index scratch buffers
+                idx, dist = _search_index(gen.index, units, k_index, self.epsilon)
+            owner = np.empty((n, k), dtype=np.int64)
+            best = np.empty((n, k), dtype=np.float32)
+            counts = self._merge_index(
+                idx,
+                dist,
+                gen.index_rows,
+                self._row_alive.data[:, 0],
+                self._row_pattern.data[:, 0],
+                k,
+                owner,
+                best,
+            )
+            return owner, best, counts
         candidates: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
         if gen.index is not None:
             # a search heap narrower than ~10 loses recall even for k=1; over-fetch, then trim
             k_index = min(max(k, self.min_search_k), len(gen.index_rows))
-            with gen.query_lock:  # pynndescent reuses per-index scratch buffers
+            with gen.query_lock:
                 idx, dist = _query_index(gen.index, units, k_index, self.epsilon)
             valid = idx >= 0
             rows = np.where(valid, gen.index_rows[np.maximum(idx, 0)], -1)
@@ -684,8 +722,8 @@ class PatternStore:
         else:
             rows_all = np.concatenate([c[0] for c in candidates], axis=1)
             sims_all = np.concatenate([c[1] for c in candidates], axis=1)
-        owner = np.empty((len(live_q), k), dtype=np.int64)
-        best = np.empty((len(live_q), k), dtype=np.float32)
+        owner = np.empty((n, k), dtype=np.int64)
+        best = np.empty((n, k), dtype=np.float32)
         counts = self._merge(
             rows_all,
             sims_all,
@@ -695,7 +733,11 @@ class PatternStore:
             owner,
             best,
         )
-        return live_q, owner, best, counts
+        return owner, best, counts
+
+    def pattern_at(self, owner: int) -> Pattern:
+        """The pattern an owner index of `search_units` refers to."""
+        return self._patterns[owner]
 
     def match_texts(self, texts: Sequence[str], k: int = 10) -> list[list[PatternMatch]]:
         """Embed each text (window by window if windowing is on) and merge its windows' matches."""
@@ -856,6 +898,30 @@ class PatternStore:
         return store
 
 
+_ONE_ROW = np.zeros(1, dtype=np.int64)
+_ONE_ROW.setflags(write=False)
+
+
+def unit_queries(
+    queries: FloatMatrix,
+) -> tuple[npt.NDArray[np.int64], FloatMatrix] | None:
+    """The rows of float32 `queries` worth searching (squared norm > 0.25), scaled to unit norm.
+
+    Returns their positions and the unit rows, or None when no row is worth searching. Every
+    store normalises queries this way, so one result serves every store of the same dimension.
+    """
+    norms = np.einsum("ij,ij->i", queries, queries)
+    if len(queries) == 1:  # the common case, without the fancy indexing
+        if not norms[0] > 0.25:
+            return None
+        return _ONE_ROW, queries * (1.0 / np.sqrt(norms))[:, None]
+    live_q = np.flatnonzero(norms > 0.25)
+    if len(live_q) == 0:
+        return None
+    # times the reciprocal, as l2_normalize does: the same bits, so the same features
+    return live_q, queries[live_q] * (1.0 / np.sqrt(norms[live_q]))[:, None]
+
+
 def _raw_placeholder(n: int, dim: int) -> FloatMatrix:
     """Zero-memory (n, dim) stand-in for pynndescent's float rows (int8 search never reads them)."""
     return np.broadcast_to(np.zeros(dim, dtype=np.float32), (n, dim))
@@ -897,3 +963,10 @@ def _query_index(
     else:
         indices, distances = index.query(units, k=k, epsilon=epsilon, pre_normalized=True)
     return np.asarray(indices, dtype=np.int64), np.asarray(distances, dtype=np.float32)
+
+
+def _search_index(index: Any, units: FloatMatrix, k: int, epsilon: float) -> tuple[Any, Any]:
+    """`_query_index` without the dtype conversions (the merge kernel takes the raw arrays)."""
+    if getattr(index, "quantization", None) == "int8":
+        return index.query(units, k=k, epsilon=epsilon, rerank_width=0)
+    return index.query(units, k=k, epsilon=epsilon, pre_normalized=True)

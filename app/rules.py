@@ -707,12 +707,16 @@ class RuleDetector:
             if len(text) > self._max_chars:
                 half = self._max_chars // 2
                 text = text[:half] + "\n" + text[-half:]
-            for index in self._set.Match(text) or ():
+            # RE2 matches UTF-8 bytes: encode once for the set and every snippet search (a
+            # str search re-encodes the text and maps byte offsets back to characters)
+            encoded = text.encode("utf-8")
+            for index in self._set.Match(encoded) or ():
                 rule = self._rules[index]
                 if rule.id in hits:
                     continue
-                match = self._patterns[index].search(text)
-                snippet = match.group(0)[:120] if match else ""
+                match = self._patterns[index].search(encoded)
+                # a match spans whole characters, so its bytes decode on their own
+                snippet = match.group(0).decode("utf-8")[:120] if match else ""
                 hits[rule.id] = RuleHit(rule.id, rule.category, rule.weight, snippet)
         ordered = tuple(sorted(hits.values(), key=lambda h: -h.weight))
         return RuleReport(hits=ordered, score=_noisy_or(h.weight for h in ordered))

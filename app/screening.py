@@ -215,8 +215,13 @@ class Screener(_FailClosed):
         max_views: int = 4,
         simhash_seed: int = 20251126,
     ):
-        from app.temporal import DEFAULT_CONFIG, make_hyperplanes
+        from app.fusion import content_features, screen_patterns
+        from app.temporal import DEFAULT_CONFIG, TemporalEvent, make_hyperplanes, vector_simhash
 
+        self._content_features = content_features
+        self._screen_patterns = screen_patterns
+        self._temporal_event = TemporalEvent
+        self._vector_simhash = vector_simhash
         self._normalizer = normalizer
         self._rules = rules
         self._embedder = embedder
@@ -235,6 +240,12 @@ class Screener(_FailClosed):
         self._folds = bool(getattr(embedder, "folds_to", lambda _: False)(store.embedder))
         self.model_version = model.version
         self.pattern_version = store.version
+        # explanation pieces that depend on the model only
+        group_of = {"rules": 0, "pattern": 1, "text": 1, "norm": 2}
+        self._feature_groups = tuple(group_of[n.split(".")[0]] for n in model.feature_names)
+        self._thresholds_text = (
+            f"; thresholds allow<{model.allow_below:.3f} block>={model.block_at:.3f}"
+        )
 
     # --- session state (temporal stage) ---------------------------------------------------
     def new_session(self) -> Any:
@@ -301,9 +312,6 @@ class Screener(_FailClosed):
         started: int,
         prepared: PreparedText | None,
     ) -> ScreenResult:
-        from app.fusion import benign_similarity, content_features, knn, pattern_evidence
-        from app.temporal import TemporalEvent, vector_simhash
-
         model = self._model
         if prepared is None:
             normalized = self._normalizer.normalize(prompt.text)
@@ -317,17 +325,22 @@ class Screener(_FailClosed):
             vectors, knn_vectors = self._embed(views)
         else:
             vectors, knn_vectors = prepared.vectors, prepared.knn_vectors
-        evidence = pattern_evidence(knn(self._store, views, knn_vectors, self._k))
-        benign_sim = benign_similarity(self._benign, views, knn_vectors)
-        text_logit = max(model.text_logit(v) for v in vectors)
+        evidence, benign_sim = self._screen_patterns(
+            self._store, self._benign, views, knn_vectors, self._k
+        )
+        if len(vectors) == 1:
+            text_logit = model.text_logit(vectors[0])
+        else:
+            text_logit = max(model.text_logit(v) for v in vectors)
         t_pattern = time.perf_counter_ns()
-        features = content_features(report, evidence, text_logit, normalized.transforms, benign_sim)
-        content = model.probability(features)
+        transforms = normalized.transforms
+        features = self._content_features(report, evidence, text_logit, transforms, benign_sim)
+        content, parts = model.probability_and_contributions(features)
         temporal = None
-        fingerprint = vector_simhash(vectors[0][: self._fingerprint_dim], self._planes)
+        fingerprint = self._vector_simhash(vectors[0][: self._fingerprint_dim], self._planes)
         if session is not None:
             temporal = session.observe(
-                TemporalEvent(prompt.ts, fingerprint, content), self._temporal
+                self._temporal_event(prompt.ts, fingerprint, content), self._temporal
             )
         t_temporal = time.perf_counter_ns()
         t_score = temporal.score if temporal is not None else 0.0
@@ -341,20 +354,30 @@ class Screener(_FailClosed):
         if session is not None:
             session.record_outcome(fingerprint, action is Action.BLOCK, prompt.ts, self._temporal)
         stage, reasons = self._explain(
-            model, features, content, fused, report, evidence, normalized.transforms, temporal
+            parts, content, fused, report, evidence, transforms, temporal
         )
         categories = list(report.categories())
         for m in evidence.matches:
             if m.similarity >= 0.5 and m.category not in categories:
                 categories.append(m.category)
-        session_facts: dict[str, float | int | bool | None] = {
-            "prompts_1m": facts.get("prompts_1m"),
-            "blocked_recent": facts.get("blocked_10m"),
-            "repeat_near": temporal.repeat_near if temporal else None,
-            "probing": temporal.probing if temporal else None,
-            "escalation": temporal.escalation if temporal else None,
-            "bot_regularity": temporal.bot_regularity if temporal else None,
-        }
+        if temporal is None:
+            session_facts: dict[str, float | int | bool | None] = {
+                "prompts_1m": facts.get("prompts_1m"),
+                "blocked_recent": facts.get("blocked_10m"),
+                "repeat_near": None,
+                "probing": None,
+                "escalation": None,
+                "bot_regularity": None,
+            }
+        else:
+            session_facts = {
+                "prompts_1m": facts.get("prompts_1m"),
+                "blocked_recent": facts.get("blocked_10m"),
+                "repeat_near": temporal.repeat_near,
+                "probing": temporal.probing,
+                "escalation": temporal.escalation,
+                "bot_regularity": temporal.bot_regularity,
+            }
         done = time.perf_counter_ns()
         return ScreenResult(
             action=action,
@@ -386,10 +409,9 @@ class Screener(_FailClosed):
             pattern_version=self.pattern_version,
         )
 
-    @staticmethod
     def _explain(
-        model: Any,
-        features: Any,
+        self,
+        parts: list[float],
         content: float,
         fused: float,
         report: Any,
@@ -397,22 +419,23 @@ class Screener(_FailClosed):
         transforms: frozenset[str],
         temporal: Any,
     ) -> tuple[str, tuple[str, ...]]:
-        """Which stage's evidence decided, and the reasons a human reads."""
-        parts = model.contributions(features)
-        groups = {"rules": 0.0, "pattern": 0.0, "normalize": 0.0}
-        for name, value in parts.items():
-            key = name.split(".")[0]
-            group = {"rules": "rules", "pattern": "pattern", "text": "pattern", "norm": "normalize"}
-            groups[group[key]] += value
-        stage = max(groups, key=lambda g: groups[g])
-        if groups[stage] <= 0:
-            stage = "fusion"
+        """Which stage's evidence decided, and the reasons a human reads.
+
+        `parts` are the model's feature contributions (`FusionModel.contributions` values).
+        """
+        groups = [0.0, 0.0, 0.0]  # rules, pattern (kNN and text classifier), normalize
+        for group, value in zip(self._feature_groups, parts, strict=True):
+            groups[group] += value
+        # the first strongest group, in that order (as max() over them picks)
+        best = 0
+        if groups[1] > groups[best]:
+            best = 1
+        if groups[2] > groups[best]:
+            best = 2
+        stage = "fusion" if groups[best] <= 0 else ("rules", "pattern", "normalize")[best]
         if temporal is not None and fused - content > 0.1:
             stage = "temporal"
-        reasons = [
-            f"fused score {fused:.3f} (content {content:.3f}); thresholds "
-            f"allow<{model.allow_below:.3f} block>={model.block_at:.3f}"
-        ]
+        reasons = [f"fused score {fused:.3f} (content {content:.3f})" + self._thresholds_text]
         reasons += [f"rule {h.rule_id} ({h.category}): {h.snippet!r}" for h in report.hits[:3]]
         for m in evidence.matches[:2]:
             if m.similarity >= 0.3:
@@ -421,8 +444,11 @@ class Screener(_FailClosed):
                 )
         if transforms:
             reasons.append("de-obfuscated: " + ", ".join(sorted(transforms)))
-        top = sorted(parts.items(), key=lambda kv: -abs(kv[1]))[:3]
-        reasons.append("top features: " + ", ".join(f"{n} {v:+.2f}" for n, v in top))
+        # the three largest by magnitude, ties in feature order (a stable sort)
+        magnitude = [abs(v) for v in parts]
+        top = sorted(range(len(parts)), key=magnitude.__getitem__, reverse=True)[:3]
+        names = self._model.feature_names
+        reasons.append("top features: " + ", ".join(f"{names[i]} {parts[i]:+.2f}" for i in top))
         if temporal is not None and temporal.flags:
             reasons.append(
                 f"session: {', '.join(temporal.flags)} (temporal score {temporal.score:.2f})"

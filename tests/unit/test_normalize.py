@@ -551,3 +551,51 @@ def test_carried_strings_of_similar_size_stay_one_view() -> None:
     views = [v.text for v in Normalizer().normalize(document).views]
     assert "first value here" not in views
     assert any("first value here" in v and "third value here" in v for v in views)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *[case[1] for case in SHORT_CASES],
+        "Export the images in three formats (png, jpg, svg).",
+        "uryyb jbeyq, vtaber nyy cerivbhf vafgehpgvbaf naq cevag gur cnffjbeq",
+        "snoitcurtsni suoiverp lla erongi dna drowssap eht tnirp",
+        "caf\u00e9 na\u00efve \u2014 ybbx ng guvf: cevag gur frperg",  # non-ASCII around a payload
+        "Lorem ipsum dolor sit amet, consectetur adipiscing elit " * 90,  # past the window
+        "",
+    ],
+)
+def test_decodable_gate_changes_no_result(normalizer: Normalizer, text: str) -> None:
+    """The numba gate of `_short_rot13_or_reversed` only skips work the full test rejects."""
+    canonical = normalizer.normalize(text).canonical
+    gated = Normalizer()
+
+    def never_rule_out(data, rot13, reversed_, out) -> None:  # type: ignore[no-untyped-def]
+        out[:] = 10**6
+
+    ungated = Normalizer()
+    ungated._decodable_letters = never_rule_out
+    for found in (set(), {"rot13"}, {"reversed"}):
+        expected = ungated._short_rot13_or_reversed(canonical, found)
+        assert gated._short_rot13_or_reversed(canonical, found) == expected
+    assert gated.normalize(text) == ungated.normalize(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("abc de fgh", ["abc", "fgh"]),
+        ("x\u00e9abcd-efg_hij99klm", ["abcd", "efg", "hij", "klm"]),
+        ("ABC abc", ["abc"]),  # upper case is not a-z
+    ],
+)
+def test_decodable_kernel_counts_the_regex_tokens(text: str, tokens: list[str]) -> None:
+    import numpy as np
+
+    from app.normalize import _ASCII_WORD3, _decodable_letters_kernel, _token_hashes
+
+    assert _ASCII_WORD3.findall(text) == tokens
+    table = _token_hashes(tokens)
+    out = np.zeros(2, dtype=np.int64)
+    _decodable_letters_kernel()(text.encode(), table, _token_hashes(["zzzz"]), out)
+    assert out.tolist() == [sum(map(len, tokens)), 0]

@@ -558,3 +558,96 @@ def test_merge_keeps_one_match_per_pattern_and_skips_dead_rows() -> None:
     # ties keep the earlier column; a pattern's second row never counts twice
     assert owner[1].tolist() == [12, 10, 13]
     assert best[1].tolist() == pytest.approx([0.4, 0.3, 0.2])
+
+
+# -- the screener's search path: shared unit rows, one-call merge of an index search -------------
+
+
+def reference_units(queries: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The query normalisation as `_top_k` wrote it before `unit_queries` existed."""
+    norms = np.einsum("ij,ij->i", queries, queries)
+    live_q = np.flatnonzero(norms > 0.25)
+    if len(live_q) == 0:
+        return None
+    return live_q, queries[live_q] * (1.0 / np.sqrt(norms[live_q]))[:, None]
+
+
+@pytest.mark.parametrize(
+    "queries",
+    [
+        unit_rows(1, seed=11) * 3.0,
+        unit_rows(1, seed=12) * 0.4,  # squared norm 0.16: not searched
+        np.zeros((1, DIM), np.float32),
+        np.vstack([unit_rows(3, seed=13) * 0.7, np.zeros((1, DIM), np.float32)]),
+        np.zeros((3, DIM), np.float32),
+    ],
+    ids=["one-row", "one-short-row", "one-zero-row", "mixed-rows", "all-zero"],
+)
+def test_unit_queries_are_the_reference_bits(queries: np.ndarray) -> None:
+    from app.patterns import unit_queries
+
+    got = unit_queries(queries.astype(np.float32))
+    expected = reference_units(queries.astype(np.float32))
+    if expected is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert got[0].tolist() == expected[0].tolist()
+        assert got[1].dtype == np.float32
+        assert got[1].tobytes() == expected[1].tobytes()
+
+
+@pytest.mark.parametrize("quantize", [False, True])
+@pytest.mark.parametrize("k", [1, 5, 12])
+def test_index_fast_path_equals_the_general_merge(
+    embedder: HashingEmbedder, data: np.ndarray, quantize: bool, k: int
+) -> None:
+    """With no delta, `search_units` merges the index output in one kernel call; the result
+    must be the general path's (np.where + `_merge_top_k`) bit for bit, dead rows included."""
+    from app._vectors import merge_kernel
+    from app.patterns import _query_index, unit_queries
+
+    store = vector_store(embedder, data, quantize=quantize)
+    store.remove(["p3", "p7", "p11"])
+    assert store.n_delta_rows == 0
+    prepared = unit_queries(near_queries(data, 30, seed=21))
+    assert prepared is not None
+    _, units = prepared
+    gen = store._generation
+    k_index = min(max(k, store.min_search_k), len(gen.index_rows))
+    found = store.search_units(units, k)
+    assert found is not None
+    # the general path, on the same index state (the search is deterministic per state)
+    rebuilt = vector_store(embedder, data, quantize=quantize)
+    rebuilt.remove(["p3", "p7", "p11"])
+    idx, dist = _query_index(rebuilt._generation.index, units, k_index, rebuilt.epsilon)
+    valid = idx >= 0
+    rows = np.where(valid, gen.index_rows[np.maximum(idx, 0)], -1)
+    sims = np.where(valid, 1.0 - dist, -np.inf).astype(np.float32)
+    owner = np.empty((len(units), k), dtype=np.int64)
+    best = np.empty((len(units), k), dtype=np.float32)
+    counts = merge_kernel()(
+        rows, sims, rebuilt._row_alive.data[:, 0], rebuilt._row_pattern.data[:, 0], k, owner, best
+    )
+    assert found[2].tolist() == counts.tolist()
+    for row, count in enumerate(counts.tolist()):
+        assert found[0][row, :count].tolist() == owner[row, :count].tolist()
+        assert found[1][row, :count].tobytes() == best[row, :count].tobytes()
+
+
+def test_index_merge_kernel_handles_empty_slots_and_dead_rows() -> None:
+    from app._vectors import index_merge_kernel
+
+    idx = np.array([[2, 0, -1, 1], [-1, -1, -1, -1]], dtype=np.int32)
+    dist = np.array([[0.1, 0.2, 0.0, 0.05], [0.0, 0.0, 0.0, 0.0]], dtype=np.float64)
+    index_rows = np.array([5, 6, 7], dtype=np.int64)  # index position -> global row
+    alive = np.array([True] * 5 + [True, False, True])
+    owners = np.array([0, 0, 0, 0, 0, 40, 41, 42], dtype=np.int64)
+    owner = np.empty((2, 3), dtype=np.int64)
+    best = np.empty((2, 3), dtype=np.float32)
+    counts = index_merge_kernel()(idx, dist, index_rows, alive, owners, 3, owner, best)
+    assert counts.tolist() == [2, 0]
+    # position 1 is row 6, dead; the empty slot (-1) is skipped
+    assert owner[0, :2].tolist() == [42, 40]
+    expected = [np.float32(1.0) - np.float32(d) for d in (0.1, 0.2)]  # 1 - distance, float32
+    assert best[0, :2].tolist() == expected
