@@ -120,6 +120,11 @@ def load_pattern_store(
     return store
 
 
+def rules_warm_up_texts(store: Any, benign: Any) -> list[str]:
+    """The texts the rule detector scans at load: every attack pattern and benign exemplar."""
+    return [p.text for s in (store, benign) if s is not None for p in s.patterns()]
+
+
 def build_screener(settings: Settings, *, progress: bool = False) -> Any:
     """The detection engine configured by settings and the trained artifacts."""
     from app.embedders import load_embedder
@@ -159,6 +164,9 @@ def build_screener(settings: Settings, *, progress: bool = False) -> Any:
     )
     store.warm_up()
     benign.warm_up()
+    rules = RuleDetector()
+    # off the first requests' path: RE2's lazily built DFA states for typical prompts
+    rules.warm_up(rules_warm_up_texts(store, benign))
     spec = model.provenance.get("classifier_embedder") or {"name": "hashing"}
     classifier = classifier_embedder(spec["name"], shared=embedder)
     if len(model.text_coef) != classifier.dim or spec.get("version", classifier.version) != (
@@ -170,7 +178,7 @@ def build_screener(settings: Settings, *, progress: bool = False) -> Any:
         )
     return Screener(
         normalizer=Normalizer(),
-        rules=RuleDetector(),
+        rules=rules,
         embedder=classifier,
         store=store,
         model=model,

@@ -696,6 +696,19 @@ class RuleDetector:
         self._set.Compile()
         self._max_chars = max_chars
 
+    def warm_up(self, texts: Iterable[str]) -> int:
+        """Scan `texts` once and forget the result; returns how many were scanned.
+
+        RE2 builds its DFA lazily, state by state, as input reaches it: the first long
+        prompts after start-up pay for that construction (up to ~1 ms). Known attack and
+        benign texts at load time build the common states off the request path.
+        """
+        count = 0
+        for text in texts:
+            self.scan((text,))
+            count += 1
+        return count
+
     def scan(self, views: Iterable[str]) -> RuleReport:
         """Hits over all views (each rule reported once, with its first snippet).
 

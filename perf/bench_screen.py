@@ -72,6 +72,46 @@ def run_batched(screener, texts: list[str], batch: int) -> float:
     return time.perf_counter() - started
 
 
+def rules_warm_up_table(screener, data: Path, n: int, seed: int) -> None:
+    """Rules stage, cold vs warmed at load, on dev prompts outside the warm-up set."""
+    from app.core import rules_warm_up_texts
+    from app.rules import RuleDetector
+
+    warm_texts = rules_warm_up_texts(screener._store, screener._benign)
+    seen = set(warm_texts)
+    unseen = [t for t in sample_texts(data, 4 * n, seed + 1) if t not in seen][:n]
+    views = [screener.views(t) for t in unseen]
+    cold, warmed = RuleDetector(), RuleDetector()
+    started = time.perf_counter()
+    warmed.warm_up(warm_texts)
+    warm_s = time.perf_counter() - started
+
+    def timed(detector: RuleDetector) -> np.ndarray:
+        out = []
+        for v in views:
+            t0 = time.perf_counter_ns()
+            detector.scan(v)
+            out.append((time.perf_counter_ns() - t0) / 1000)
+        return np.array(out)
+
+    a, b = timed(cold), timed(warmed)
+    long = np.array([len(t) for t in unseen]) > 2000
+    print(
+        f"\n| rules stage, {len(unseen)} prompts not in the warm-up set | median µs | p99 µs |"
+        f" median > 2k chars ({int(long.sum())}) |"
+    )
+    print("| --- | --- | --- | --- |")
+    for name, x in (("cold detector (baseline)", a), (f"warmed at load ({warm_s:.1f} s)", b)):
+        print(
+            f"| {name} | {np.median(x):.1f} | {np.percentile(x, 99):.1f} |"
+            f" {np.median(x[long]) if long.any() else float('nan'):.1f} |"
+        )
+    print(
+        f"| ratio cold / warmed | {np.median(a) / np.median(b):.2f}x |"
+        f" {np.percentile(a, 99) / np.percentile(b, 99):.2f}x | |"
+    )
+
+
 def startup_seconds(home: str) -> float:
     code = (
         "import time; t=time.perf_counter();"
@@ -129,6 +169,8 @@ def main() -> None:
         mask = (lengths >= lo) & (lengths < hi)
         if mask.any():
             print(row(f"{lo}-{hi if hi < 10**9 else '...'}", full[mask], base[mask]))
+
+    rules_warm_up_table(screener, Path(args.data), 1500, args.seed)
 
     one_by_one = run_batched(screener, texts, 1)
     print("\n| screening as the agent batches | prompts/s | µs per prompt | vs one by one |")

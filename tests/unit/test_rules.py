@@ -206,3 +206,13 @@ def test_snippets_of_non_ascii_text_are_the_str_matches(text: str) -> None:
         index = next(i for i, r in enumerate(RULES) if r.id == hit.rule_id)
         match = re2.compile("(?i)" + RULES[index].pattern.pattern).search(text)
         assert match is not None and hit.snippet == match.group(0)[:120]
+
+
+def test_warm_up_scans_every_text_and_changes_no_result() -> None:
+    """Warming RE2's DFA at start-up is invisible to results: same hits before and after."""
+    fresh = RuleDetector()
+    texts = [*POSITIVES.values(), *BENIGN_TRAPS]
+    before = [fresh.scan([t]) for t in texts]
+    assert fresh.warm_up(iter(texts)) == len(texts)
+    assert fresh.warm_up([]) == 0
+    assert [fresh.scan([t]) for t in texts] == before
