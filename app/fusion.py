@@ -88,7 +88,11 @@ def pattern_evidence(per_view: Sequence[Sequence[Any]], *, keep: int = 5) -> Pat
             held = best.get(m.pattern_id)
             if held is None or m.similarity > held.similarity:
                 best[m.pattern_id] = m
-    ranked = sorted(best.values(), key=lambda m: m.similarity, reverse=True)
+    return _ranked_evidence(sorted(best.values(), key=lambda m: m.similarity, reverse=True), keep)
+
+
+def _ranked_evidence(ranked: Sequence[Any], keep: int) -> PatternEvidence:
+    """The evidence of distinct-pattern matches already ranked best first."""
     sims = [max(0.0, float(m.similarity)) for m in ranked]
     return PatternEvidence(
         max_sim=sims[0] if sims else 0.0,
@@ -181,8 +185,8 @@ def screen_patterns(
     found = store.search_units(units, k)
     if found is None:
         evidence = pattern_evidence([[] for _ in views])
-    elif len(views) == 1:
-        evidence = _one_view_evidence(store, found)
+    elif len(views) == 1:  # its matches are distinct patterns, ranked: no merge, no sort
+        evidence = _ranked_evidence(_matches_per_view(store, live_q, found, 1)[0], keep=5)
     else:
         evidence = pattern_evidence(_matches_per_view(store, live_q, found, len(views)))
     benign_sim = 0.0
@@ -209,38 +213,6 @@ def _matches_per_view(
             p = store.pattern_at(pattern_index)
             out[view].append(PatternMatch(p.id, p.category, p.severity, similarity, p.source))
     return out
-
-
-def _one_view_evidence(store: Any, found: tuple[Any, Any, Any], keep: int = 5) -> PatternEvidence:
-    """`pattern_evidence([matches])` of one view: its matches are already distinct patterns,
-    best first (the merge kernel ranks them), so no merging or sorting is needed."""
-    owner, best, counts = found
-    n = int(counts[0])
-    if n == 0:
-        return PatternEvidence(0.0, 0.0, 0.0, 0.0, ())
-    patterns = [store.pattern_at(i) for i in owner[0, :n].tolist()]
-    similarities = best[0, :n].tolist()
-    sims = [max(0.0, s) for s in similarities]
-    top3 = sims[:3]
-    return PatternEvidence(
-        max_sim=sims[0],
-        top3_mean=sum(top3) / len(top3),
-        severity_sim=max(
-            float(p.severity) * max(0.0, s) for p, s in zip(patterns, similarities, strict=True)
-        ),
-        curated_max_sim=max(
-            (
-                max(0.0, s)
-                for p, s in zip(patterns, similarities, strict=True)
-                if p.source == "curated"
-            ),
-            default=0.0,
-        ),
-        matches=tuple(
-            PatternMatch(p.id, p.category, p.severity, s, p.source)
-            for p, s in zip(patterns[:keep], similarities[:keep], strict=True)
-        ),
-    )
 
 
 _NO_CATEGORY_SCORES = (0.0,) * len(CATEGORIES)

@@ -957,16 +957,13 @@ def _unpickle_index(blob: bytes) -> Any:
 def _query_index(
     index: Any, units: FloatMatrix, k: int, epsilon: float
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-    if getattr(index, "quantization", None) == "int8":
-        # rerank_width=0: rank by the int8 codes alone (the float rows were dropped)
-        indices, distances = index.query(units, k=k, epsilon=epsilon, rerank_width=0)
-    else:
-        indices, distances = index.query(units, k=k, epsilon=epsilon, pre_normalized=True)
+    indices, distances = _search_index(index, units, k, epsilon)
     return np.asarray(indices, dtype=np.int64), np.asarray(distances, dtype=np.float32)
 
 
 def _search_index(index: Any, units: FloatMatrix, k: int, epsilon: float) -> tuple[Any, Any]:
-    """`_query_index` without the dtype conversions (the merge kernel takes the raw arrays)."""
+    """The index's raw neighbours of unit rows (the merge kernel takes the raw arrays)."""
     if getattr(index, "quantization", None) == "int8":
+        # rerank_width=0: rank by the int8 codes alone (the float rows were dropped)
         return index.query(units, k=k, epsilon=epsilon, rerank_width=0)
     return index.query(units, k=k, epsilon=epsilon, pre_normalized=True)

@@ -360,24 +360,19 @@ class Screener(_FailClosed):
         for m in evidence.matches:
             if m.similarity >= 0.5 and m.category not in categories:
                 categories.append(m.category)
-        if temporal is None:
-            session_facts: dict[str, float | int | bool | None] = {
-                "prompts_1m": facts.get("prompts_1m"),
-                "blocked_recent": facts.get("blocked_10m"),
-                "repeat_near": None,
-                "probing": None,
-                "escalation": None,
-                "bot_regularity": None,
-            }
-        else:
-            session_facts = {
-                "prompts_1m": facts.get("prompts_1m"),
-                "blocked_recent": facts.get("blocked_10m"),
-                "repeat_near": temporal.repeat_near,
-                "probing": temporal.probing,
-                "escalation": temporal.escalation,
-                "bot_regularity": temporal.bot_regularity,
-            }
+        session_facts: dict[str, float | int | bool | None] = {
+            "prompts_1m": facts.get("prompts_1m"),
+            "blocked_recent": facts.get("blocked_10m"),
+            "repeat_near": None,
+            "probing": None,
+            "escalation": None,
+            "bot_regularity": None,
+        }
+        if temporal is not None:  # same keys, same order
+            session_facts["repeat_near"] = temporal.repeat_near
+            session_facts["probing"] = temporal.probing
+            session_facts["escalation"] = temporal.escalation
+            session_facts["bot_regularity"] = temporal.bot_regularity
         done = time.perf_counter_ns()
         return ScreenResult(
             action=action,

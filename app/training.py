@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from app.corpora import normalized_text
 from app.curated_benign import everyday_benign
 from app.embedders import Embedder
 from app.errors import ConfigError
@@ -93,9 +94,9 @@ class Row:
     category: str
 
 
-def text_key(text: str) -> str:
-    """Whitespace- and case-insensitive identity of a text (deduplication, hold-out overlap)."""
-    return " ".join(text.split()).casefold()
+#: whitespace- and case-insensitive identity of a text (deduplication, hold-out overlap); the
+#: same key `aimds corpora` deduplicates its rows by
+text_key = normalized_text
 
 
 def _data_label(directory: Path) -> str:
