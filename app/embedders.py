@@ -109,6 +109,17 @@ class HashingEmbedder:
         self._word_weight = float(word_weight)
         self._mask = np.uint64(dim - 1)
         self._seed_key = np.uint64((seed * _GOLDEN + 0x632BE59BD9B4E019) & ((1 << 64) - 1))
+        # the settings every hashing kernel takes after the text's code points
+        self._hashing_args = (
+            lo,
+            hi,
+            wlo == 1,
+            whi == 2,
+            self._word_weight,
+            self._seed_key,
+            self._mask,
+            WORD_SEPARATORS,
+        )
         self.version = self._version_at(dim)
         self._kernel = hashing_kernel()
         self._finish = finish_kernel()
@@ -149,14 +160,7 @@ class HashingEmbedder:
                 continue
             self._folded(
                 codes,
-                self._char[0],
-                self._char[1],
-                self._word[0] == 1,
-                self._word[1] == 2,
-                self._word_weight,
-                self._seed_key,
-                self._mask,
-                WORD_SEPARATORS,
+                *self._hashing_args,
                 np.zeros(self.dim, dtype=np.float64),
                 np.zeros(dim, dtype=np.float64),
                 full[row],
@@ -187,14 +191,7 @@ class HashingEmbedder:
         acc = np.zeros(self.dim, dtype=np.float64)
         self._kernel(
             codes,
-            self._char[0],
-            self._char[1],
-            self._word[0] == 1,
-            self._word[1] == 2,
-            self._word_weight,
-            self._seed_key,
-            self._mask,
-            WORD_SEPARATORS,
+            *self._hashing_args,
             acc,
             False,
         )
