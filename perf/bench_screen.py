@@ -112,6 +112,64 @@ def rules_warm_up_table(screener, data: Path, n: int, seed: int) -> None:
     )
 
 
+def knn_exactness_table(screener, texts: list[str]) -> None:
+    """The shipped approximate kNN stores against exact search over the same patterns.
+
+    Hashed n-gram vectors are nearly orthogonal, which gives NN-descent's graph little to
+    follow: this measures what that costs in features and decisions, and what exact search
+    would cost in time (sessionless, so only the content path differs).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from app.patterns import PatternStore
+
+    def exact_copy(store):
+        copy = PatternStore(embedder=store.embedder, exact_below=10**12)
+        copy.add(store.patterns())
+        copy.build()
+        copy.warm_up()
+        return copy
+
+    shipped = (screener._store, screener._benign)
+    exact = (exact_copy(shipped[0]), exact_copy(shipped[1]))
+    results, pattern_us = {}, {"approximate": [], "exact": []}
+    try:
+        with threadpool_limits(1):  # one core, as everywhere in this benchmark
+            for _ in range(2):  # alternated, so machine drift hits both alike
+                for name, (store, benign) in (("approximate", shipped), ("exact", exact)):
+                    screener._store, screener._benign = store, benign
+                    out = []
+                    for i, text in enumerate(texts):
+                        prompt = Prompt(f"x{i}", "bench", text, 1_767_225_600.0 + i)
+                        out.append(screener.screen(prompt, None, {}))
+                    pattern_us[name] += [r.timings_us["pattern"] for r in out]
+                    results[name] = out
+    finally:
+        screener._store, screener._benign = shipped
+    approx, truth = results["approximate"], results["exact"]
+    flips = sum(a.action != t.action for a, t in zip(approx, truth, strict=True))
+    print(
+        f"\n| kNN feature, shipped (approximate) vs exact search, {len(texts)} prompts |"
+        " mean error | share off by > 0.001 | share off by > 0.05 | p99 error |"
+    )
+    print("| --- | --- | --- | --- | --- |")
+    for key, label in (
+        ("pattern.similarity", "attack max-similarity"),
+        ("benign.similarity", "benign max-similarity"),
+    ):
+        err = np.array([t.scores[key] - a.scores[key] for a, t in zip(approx, truth, strict=True)])
+        print(
+            f"| {label} | {err.mean():.4f} | {np.mean(err > 1e-3):.1%} |"
+            f" {np.mean(err > 0.05):.1%} | {np.percentile(err, 99):.3f} |"
+        )
+    a_us, e_us = np.array(pattern_us["approximate"]), np.array(pattern_us["exact"])
+    print(
+        f"\ndecisions that differ: {flips} of {len(texts)} ({flips / len(texts):.2%});"
+        f" pattern stage median {np.median(a_us):.0f} µs approximate (baseline),"
+        f" {np.median(e_us):.0f} µs exact ({np.median(e_us) / np.median(a_us):.2f}x)"
+    )
+
+
 def startup_seconds(home: str) -> float:
     code = (
         "import time; t=time.perf_counter();"
@@ -171,6 +229,7 @@ def main() -> None:
             print(row(f"{lo}-{hi if hi < 10**9 else '...'}", full[mask], base[mask]))
 
     rules_warm_up_table(screener, Path(args.data), 1500, args.seed)
+    knn_exactness_table(screener, texts)
 
     one_by_one = run_batched(screener, texts, 1)
     print("\n| screening as the agent batches | prompts/s | µs per prompt | vs one by one |")
