@@ -216,7 +216,13 @@ class Screener(_FailClosed):
         simhash_seed: int = 20251126,
     ):
         from app.fusion import content_features, screen_patterns
-        from app.temporal import DEFAULT_CONFIG, TemporalEvent, make_hyperplanes, vector_simhash
+        from app.temporal import (
+            DEFAULT_CONFIG,
+            TemporalEvent,
+            make_hyperplanes,
+            vector_simhash,
+            warm_up,
+        )
 
         self._content_features = content_features
         self._screen_patterns = screen_patterns
@@ -243,6 +249,7 @@ class Screener(_FailClosed):
         # explanation pieces that depend on the model only
         group_of = {"rules": 0, "pattern": 1, "text": 1, "norm": 2}
         self._feature_groups = tuple(group_of[n.split(".")[0]] for n in model.feature_names)
+        warm_up()  # the temporal kernels, off the first prompt's path
         self._thresholds_text = (
             f"; thresholds allow<{model.allow_below:.3f} block>={model.block_at:.3f}"
         )

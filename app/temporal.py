@@ -11,6 +11,11 @@ Owns stage 2 of the screener as plain, Faust-free classes:
 - `TemporalAnalyzer`: a dict of sessions with an injected clock and LRU bound, for the CLI and
   tests.
 
+`observe` runs one numba kernel over the history kept in an int64 array (compiled lazily;
+`warm_up` compiles it at start). It computes exactly what the list path does (Python ints,
+the reference, still used when a time or a config value leaves the range where int64 is
+exact); the tests compare the two on random sessions.
+
 Windows run on event time (the prompts' `ts`), never on the wall clock; the clock only
 decides when an idle session expires. Which window feeds which feature:
 
@@ -49,10 +54,11 @@ import hashlib
 import math
 import re
 import struct
+import threading
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -87,6 +93,9 @@ FLAG_LEVEL = 0.5
 _MASK64 = (1 << 64) - 1
 _STATE_VERSION = 1
 _SCORE_UNITS = 10_000  # content scores are kept as integers in 1e-4 (JSON-compact, exact)
+_INT64_MAX = (1 << 63) - 1
+_TWO64 = 1 << 64
+_NO_HISTORY: npt.NDArray[np.int64] = np.empty((3, 0), dtype=np.int64)  # never written
 _WORD = re.compile(r"\w+")
 
 
@@ -111,7 +120,11 @@ def make_hyperplanes(dim: int, bits: int = 64, seed: int = 0) -> npt.NDArray[np.
 
 def vector_simhash(vec: npt.NDArray[np.floating[Any]], planes: npt.NDArray[np.float32]) -> int:
     """SimHash of an embedding: bit i is set when `vec` lies on the positive side of plane i."""
-    above = (planes @ vec) > 0.0
+    sides = planes @ vec
+    if sides.ndim == 1 and sides.shape[0] <= 64 and sides.dtype in _SIGN_DTYPES:
+        # the same product, its signs packed in one compiled call (no bool array, no bytes)
+        return int(_kernels()[1](sides)) & _MASK64
+    above = sides > 0.0
     return int.from_bytes(np.packbits(above, bitorder="little").tobytes(), "little")
 
 
@@ -196,6 +209,232 @@ DEFAULT_SHAPES: tuple[AttackShape, ...] = (
 )
 
 
+# ---------------------------------------------------------------------------------------------
+# Compiled hot path: `SessionState.observe` on the history arrays, and SimHash sign packing
+# ---------------------------------------------------------------------------------------------
+
+#: times (ms), scores (1e-4) and the windows around them stay within this on the compiled path,
+#: where every integer sum and product is then exact in int64 and every int-to-float
+#: conversion exact, so it computes the very floats the list path (Python ints) does
+_SAFE_MS = 1 << 52
+
+#: `kernel_ints` layout: history_size, horizon_ms, burst_short_ms, repeat_ms, near_hamming,
+#: bot_gaps, bot_min_gaps, the longest escalation span
+_KERNEL_INTS = 8
+#: `kernel_floats` layout: the (start, flag, full) of burst_rate, burst_short, repeat_near and
+#: bot_cv, then the start of escalation_rise
+_KERNEL_FLOATS = 13
+
+_SIGN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+
+
+def _kernel_parameters(
+    config: TemporalConfig, derived: _Derived
+) -> tuple[npt.NDArray[np.int64] | None, npt.NDArray[np.float64] | None]:
+    """The compiled path's parameters, or (None, None) when it could not match the list path."""
+    ints = (
+        config.history_size,
+        derived.horizon_ms,
+        derived.burst_short_ms,
+        derived.repeat_ms,
+        config.near_hamming,
+        config.bot_gaps,
+        config.bot_min_gaps,
+        max(config.escalation_spans),
+    )
+    floats = (
+        *(
+            getattr(ramp, part)
+            for ramp in (config.burst_rate, config.burst_short, config.repeat_near, config.bot_cv)
+            for part in ("start", "flag", "full")
+        ),
+        config.escalation_rise[0],
+    )
+    # squares of the gaps (each at most the horizon) must stay exact in int64
+    exact_ints = all(type(v) is int and 0 <= v <= _SAFE_MS for v in ints) and (
+        config.bot_gaps * derived.horizon_ms < 1 << 31
+    )
+    exact_floats = all(
+        type(v) in (int, float) and math.isfinite(v) and abs(v) <= _SAFE_MS and float(v) == v
+        for v in floats
+    )
+    if not (exact_ints and exact_floats):
+        return None, None
+    return np.array(ints, dtype=np.int64), np.array(floats, dtype=np.float64)
+
+
+def _ramp(x: float, start: float, flag: float, full: float) -> float:
+    # `Ramp.__call__`, operation for operation
+    if start > full:
+        x, start, flag, full = -x, -start, -flag, -full
+    if x <= start:
+        return 0.0
+    if x >= full:
+        return 1.0
+    if x < flag:
+        return 0.5 * (x - start) / (flag - start)
+    return 0.5 + 0.5 * (x - flag) / (full - flag)
+
+
+def _popcount(x: Any) -> Any:
+    # the bits set in a uint64 (SWAR)
+    x = x - ((x >> np.uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return np.int64((x * _H01) >> np.uint64(56))
+
+
+def _bisect_left(a: Any, n: int, x: int) -> int:
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _bisect_right(a: Any, n: int, x: int) -> int:
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _observe_history(
+    hist: Any, n: int, ts: int, fp: int, score: int, rate: int, ints: Any, floats: Any
+) -> tuple[int, int, int, int, float, float, float, float, bool]:
+    # `SessionState._observe_lists` from the insertion to the components, on the history rows
+    # (times, fingerprints as int64 bits, scores) of `hist`, which has room for one more event;
+    # returns (events kept, short-window count, exact and near repeats, burst, repetition,
+    # burstiness, bot timing, whether the escalation DTW must run)
+    times = hist[0]
+    fps = hist[1].view(np.uint64)
+    scores = hist[2]
+    # insert by event time, after equal times
+    if n == 0 or ts >= times[n - 1]:
+        at = n
+    else:
+        at = _bisect_right(times, n, ts)
+        for i in range(n, at, -1):
+            times[i] = times[i - 1]
+            hist[1, i] = hist[1, i - 1]
+            scores[i] = scores[i - 1]
+    times[at] = ts
+    hist[1, at] = fp
+    scores[at] = score
+    n += 1
+    newest = times[n - 1]
+    cut = max(n - ints[0], _bisect_left(times, n, newest - ints[1]))
+    if cut > 0:
+        for i in range(cut, n):
+            times[i - cut] = times[i]
+            hist[1, i - cut] = hist[1, i]
+            scores[i - cut] = scores[i]
+        n -= cut
+    kept = at >= cut
+
+    short = n - _bisect_right(times, n, newest - ints[2])
+    burst = _ramp(float(rate), floats[0], floats[1], floats[2])
+    burst_short = _ramp(float(short), floats[3], floats[4], floats[5])
+    if burst_short > burst:
+        burst = burst_short
+
+    lo = _bisect_left(times, n, ts - ints[3])
+    hi = _bisect_right(times, n, ts + ints[3])
+    mine = np.uint64(fp)
+    exact = 0
+    near = 0
+    for i in range(lo, hi):
+        distance = _popcount(fps[i] ^ mine)
+        if distance == 0:
+            exact += 1
+        if distance <= ints[4]:
+            near += 1
+    if kept:
+        exact -= 1
+        near -= 1
+    repetition = _ramp(float(near), floats[6], floats[7], floats[8])
+
+    rising = False
+    if n >= 3:
+        first = max(0, n - ints[7])
+        low = scores[first]
+        for i in range(first + 1, n):
+            if scores[i] < low:
+                low = scores[i]
+        last = min(scores[n - 1], scores[n - 2])
+        rising = not ((last - low) / 10_000 <= floats[12])
+
+    burstiness = 0.0
+    bot = 0.0
+    count = min(ints[5], n - 1)
+    if count >= 2:
+        first = n - count - 1
+        total = times[n - 1] - times[first]
+        squares = 0
+        for i in range(first, n - 1):
+            gap = times[i + 1] - times[i]
+            squares += gap * gap
+        mean = total / count
+        sd = math.sqrt(count * squares - total * total) / count
+        burstiness = (sd - mean) / (sd + mean) if sd + mean > 0.0 else 0.0
+        if count >= ints[6]:
+            cv = sd / mean if mean > 0.0 else 0.0
+            bot = _ramp(cv, floats[9], floats[10], floats[11])
+    return n, short, exact, near, burst, repetition, burstiness, bot, rising
+
+
+def _sign_bits(sides: Any) -> int:
+    # bit i set when sides[i] > 0 (as `np.packbits(sides > 0, bitorder="little")` reads)
+    bits = 0
+    for i in range(sides.shape[0]):
+        if sides[i] > 0.0:
+            bits |= 1 << i
+    return bits
+
+
+_KERNELS: list[Callable[..., Any]] = []
+_KERNELS_LOCK = threading.Lock()
+
+
+def _kernels() -> list[Callable[..., Any]]:
+    """The numba-compiled `_observe_history` and `_sign_bits` (compiled once, cached on disk)."""
+    with _KERNELS_LOCK:
+        if not _KERNELS:
+            import numba
+
+            global _ramp, _popcount, _bisect_left, _bisect_right
+            jit_inline = numba.njit(cache=True, nogil=True, inline="always")
+            _ramp = jit_inline(_ramp)
+            _popcount = jit_inline(_popcount)
+            _bisect_left = jit_inline(_bisect_left)
+            _bisect_right = jit_inline(_bisect_right)
+            _KERNELS.append(numba.njit(cache=True, nogil=True)(_observe_history))
+            _KERNELS.append(numba.njit(cache=True, nogil=True)(_sign_bits))
+    return _KERNELS
+
+
+def warm_up() -> None:
+    """Compile the temporal stage's kernels now, so the first prompt does not pay for the JIT."""
+    state = SessionState()
+    for i in range(3):
+        state.observe(TemporalEvent(1_000.0 + i, i, 0.1 * i), DEFAULT_CONFIG)
+    planes = make_hyperplanes(4, 8)
+    for dtype in _SIGN_DTYPES:
+        vector_simhash(np.ones(4, dtype=dtype), planes)
+
+
 @dataclass(frozen=True, slots=True)
 class _Derived:
     """Config values in the units the hot path uses (integer ms, hop counts), computed once."""
@@ -208,6 +447,12 @@ class _Derived:
     probe_ms: int
     probe_suspicious_units: int
     min_span: int
+    #: the probing risk of no variant (`probe_hits(0)`)
+    no_probing: float
+    #: the compiled `SessionState.observe` path's parameters (`_KERNEL_INTS`/`_KERNEL_FLOATS`
+    #: layout), or None when a value is outside the range that path computes exactly in
+    kernel_ints: npt.NDArray[np.int64] | None
+    kernel_floats: npt.NDArray[np.float64] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,8 +587,14 @@ class TemporalConfig:
             probe_ms=_to_ms(self.probe_window_s),
             probe_suspicious_units=math.ceil(self.probe_suspicious_score * _SCORE_UNITS),
             min_span=min(self.escalation_spans),
+            no_probing=self.probe_hits(0),
+            kernel_ints=None,
+            kernel_floats=None,
         )
-        object.__setattr__(self, "_derived", derived)
+        ints, floats = _kernel_parameters(self, derived)
+        object.__setattr__(
+            self, "_derived", replace(derived, kernel_ints=ints, kernel_floats=floats)
+        )
 
 
 DEFAULT_CONFIG = TemporalConfig()
@@ -491,11 +742,16 @@ def _escalation(scores: list[int], config: TemporalConfig) -> tuple[float, str]:
 class SessionState:
     """One session's bounded temporal state: recent events, rate counters, recent blocks."""
 
-    __slots__ = ("_blocked", "_fp", "_hops", "_sc", "_ts", "last_seen", "turns")
+    __slots__ = ("_blocked", "_fp", "_hist", "_hops", "_n", "_sc", "_ts", "last_seen", "turns")
 
     def __init__(self) -> None:
-        # parallel lists sorted by event time; times in integer ms and scores in 1e-4 so the
-        # state round-trips through JSON exactly
+        # the history sorted by event time, times in integer ms and scores in 1e-4 so the
+        # state round-trips through JSON exactly: normally the first `_n` columns of `_hist`
+        # (rows: times, fingerprints as int64 bits, scores) for the compiled path; as the
+        # parallel lists `_ts`, `_fp`, `_sc` (`_hist` None) once a value or the config leaves
+        # the range that path is exact in
+        self._hist: npt.NDArray[np.int64] | None = _NO_HISTORY
+        self._n = 0
         self._ts: list[int] = []
         self._fp: list[int] = []
         self._sc: list[int] = []
@@ -505,7 +761,7 @@ class SessionState:
         self.last_seen: float | None = None  # clock time of the last activity
 
     def __len__(self) -> int:
-        return len(self._ts)
+        return self._n if self._hist is not None else len(self._ts)
 
     def touch(self, now: float) -> None:
         """Mark the session active at clock time `now` (expiry counts from the latest touch)."""
@@ -532,8 +788,58 @@ class SessionState:
         score = int(round(min(1.0, max(0.0, score_f)) * _SCORE_UNITS))
         fp = event.fingerprint & _MASK64
         self.turns += 1
-        self.touch(ts_f if now is None else now)
+        touched = ts_f if now is None else now
+        if self.last_seen is None or touched > self.last_seen:  # `touch`, inlined
+            self.last_seen = touched
 
+        derived = config._derived
+        hist = self._hist
+        if hist is None or derived.kernel_ints is None or not -_SAFE_MS <= ts <= _SAFE_MS:
+            return self._observe_lists(ts, fp, score, config)
+        n = self._n
+        if n == 0:
+            newest = ts
+        else:
+            last = hist.item(0, n - 1)
+            newest = ts if ts > last else last
+        if n >= hist.shape[1]:
+            grown = np.empty((3, max(n + 1, config.history_size + 1)), dtype=np.int64)
+            grown[:, :n] = hist[:, :n]
+            self._hist = hist = grown
+        rate = self._count_rate(ts, newest, config)
+        n, short, exact, near, burst, repetition, burstiness, bot, rising = _kernels()[0](
+            hist,
+            n,
+            ts,
+            fp - _TWO64 if fp > _INT64_MAX else fp,
+            score,
+            rate,
+            derived.kernel_ints,
+            derived.kernel_floats,
+        )
+        self._n = n
+        hits = self._probe_hits(ts, fp, score, newest, config) if self._blocked else 0
+        probing = config.probe_hits(hits) if hits else derived.no_probing
+        if rising:
+            escalation, shape = _escalation(hist[2, :n].tolist(), config)
+        else:
+            escalation, shape = 0.0, ""
+        return self._features(
+            config,
+            rate,
+            burstiness,
+            exact,
+            near,
+            hits,
+            (burst, repetition, probing, escalation, bot),
+            shape,
+        )
+
+    def _observe_lists(
+        self, ts: int, fp: int, score: int, config: TemporalConfig
+    ) -> TemporalFeatures:
+        """`observe` on the history lists (Python ints: any range, any config)."""
+        self._to_lists()
         derived = config._derived
         times, fps, scores = self._ts, self._fp, self._sc
         if not times or ts >= times[-1]:
@@ -570,12 +876,33 @@ class SessionState:
         burstiness, cv = self._gap_stats(config)
         bot = config.bot_cv(cv) if cv is not None else 0.0
 
-        components = (burst, repetition, probing, escalation, bot)
-        calm = 1.0
-        for value in components:
-            calm *= 1.0 - value
+        return self._features(
+            config,
+            rate,
+            burstiness,
+            exact,
+            near,
+            hits,
+            (burst, repetition, probing, escalation, bot),
+            shape,
+        )
+
+    def _features(
+        self,
+        config: TemporalConfig,
+        rate: int,
+        burstiness: float,
+        exact: int,
+        near: int,
+        hits: int,
+        components: tuple[float, float, float, float, float],
+        shape: str,
+    ) -> TemporalFeatures:
+        burst, repetition, probing, escalation, bot = components
+        calm = (1.0 - burst) * (1.0 - repetition) * (1.0 - probing)
+        calm = calm * (1.0 - escalation) * (1.0 - bot)
         flags = tuple(
-            name for name, value in zip(FLAGS, components, strict=True) if value >= FLAG_LEVEL
+            [name for name, value in zip(FLAGS, components, strict=True) if value >= FLAG_LEVEL]
         )
         return TemporalFeatures(
             rate_1m=float(rate),
@@ -590,6 +917,34 @@ class SessionState:
             flags=flags,
             escalation_shape=shape,
         )
+
+    def _to_lists(self) -> None:
+        """Move the history to the lists (for good: the list path takes any value)."""
+        hist = self._hist
+        if hist is not None:
+            n = self._n
+            self._ts = hist[0, :n].tolist()
+            self._fp = [v & _MASK64 for v in hist[1, :n].tolist()]
+            self._sc = hist[2, :n].tolist()
+            self._hist = None
+
+    def _set_history(self, times: list[int], fps: list[int], scores: list[int]) -> None:
+        """Take a history (sorted by time), as arrays when the compiled path can use them."""
+        if times and not (
+            -_SAFE_MS <= times[0]
+            and times[-1] <= _SAFE_MS
+            and -_SAFE_MS <= min(scores)
+            and max(scores) <= _SAFE_MS
+        ):
+            self._hist = None
+            self._ts, self._fp, self._sc = times, fps, scores
+            return
+        n = len(times)
+        hist = np.empty((3, n + 1), dtype=np.int64)
+        hist[0, :n] = times
+        hist[1, :n] = np.array(fps, dtype=np.uint64).view(np.int64)
+        hist[2, :n] = scores
+        self._hist, self._n = hist, n
 
     def record_outcome(
         self, fingerprint: int, blocked: bool, ts: float, config: TemporalConfig | None = None
@@ -625,7 +980,11 @@ class SessionState:
         if len(counters) > hops_per_window:
             for stale in [k for k in counters if k < first_live]:
                 del counters[stale]
-        return sum(v for k, v in counters.items() if k >= first_live)
+        rate = 0
+        for k, v in counters.items():
+            if k >= first_live:
+                rate += v
+        return rate
 
     def _repetitions(self, ts: int, fp: int, kept: bool, config: TemporalConfig) -> tuple[int, int]:
         times = self._ts
@@ -683,15 +1042,25 @@ class SessionState:
 
     def to_dict(self) -> dict[str, Any]:
         """Compact JSON-able form: times delta-coded in ms, fingerprints packed in base64."""
-        times = self._ts
-        deltas = [b - a for a, b in zip(times, times[1:], strict=False)]
-        packed = struct.pack(f"<{len(self._fp)}Q", *self._fp)
+        hist = self._hist
+        if hist is not None:
+            n = self._n
+            deltas = np.diff(hist[0, :n]).tolist()
+            t0 = int(hist[0, 0]) if n else 0
+            packed = hist[1, :n].astype("<i8", copy=False).tobytes()  # the same 8 bytes as "<Q"
+            scores = hist[2, :n].tolist()
+        else:
+            times = self._ts
+            deltas = [b - a for a, b in zip(times, times[1:], strict=False)]
+            t0 = times[0] if times else 0
+            packed = struct.pack(f"<{len(self._fp)}Q", *self._fp)
+            scores = list(self._sc)
         return {
             "v": _STATE_VERSION,
-            "t0": times[0] if times else 0,
+            "t0": t0,
             "dt": deltas,
             "fp": base64.b64encode(packed).decode("ascii"),
-            "sc": list(self._sc),
+            "sc": scores,
             "hops": [[k, v] for k, v in sorted(self._hops.items())],
             "blk": [list(entry) for entry in self._blocked],
             "turns": self.turns,
@@ -718,7 +1087,7 @@ class SessionState:
             if not (len(times) == len(fps) == len(scores)):
                 raise ValueError("history columns differ in length")
             state = cls()
-            state._ts, state._fp, state._sc = times, fps, scores
+            state._set_history(times, fps, scores)
             state._hops = {int(k): int(v) for k, v in d["hops"]}
             state._blocked = [[int(a), int(f) & _MASK64, int(h)] for a, f, h in d["blk"]]
             state.turns = int(d["turns"])

@@ -727,3 +727,96 @@ def test_flags_are_listed_in_a_stable_order() -> None:
     assert feats[-1].flags == tuple(f for f in FLAGS if f in feats[-1].flags)
     assert {"burst", "repetition_loop", "bot_timing"} <= set(feats[-1].flags)
     assert feats[-1].score > 0.99
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled observe path and sign packing compute exactly what the list path does
+# ---------------------------------------------------------------------------------------------
+
+
+def _random_session(seed: int, n: int) -> list[TemporalEvent]:
+    rng = random.Random(seed)
+    base = [rng.getrandbits(64) for _ in range(4)]
+    ts = T0 + rng.uniform(-1e5, 1e5)
+    pace = rng.choice([5.0, 1.5, 40.0])
+    events = []
+    for i in range(n):
+        ts += rng.expovariate(1 / pace) if pace != 5.0 else 5.0 + rng.random() * 0.01
+        if rng.random() < 0.05:
+            ts -= rng.random() * 2000  # out of order, sometimes behind the horizon
+        fp = (
+            rng.choice(base) ^ (1 << rng.randrange(64))
+            if rng.random() < 0.4
+            else rng.getrandbits(66)
+        )
+        score = rng.choice([rng.random(), min(1.0, i / 15), 0.0, 1.0, -0.2, 1.5])
+        events.append(TemporalEvent(round(ts, 3), fp, score))
+    return events
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        DEFAULT_CONFIG,
+        CFG,
+        TemporalConfig(history_size=8, bot_gaps=5, bot_min_gaps=3, escalation_spans=(3, 5)),
+        TemporalConfig(history_horizon_s=90.0, near_hamming=40, repeat_window_s=30.0),
+    ],
+)
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_path_matches_the_list_path(config: TemporalConfig, seed: int) -> None:
+    compiled, lists = SessionState(), SessionState()
+    lists._to_lists()  # the reference: Python ints in lists, any range
+    assert config._derived.kernel_ints is not None
+    for i, event in enumerate(_random_session(seed, 90)):
+        a, b = compiled.observe(event, config), lists.observe(event, config)
+        assert a == b and [type(getattr(a, k)) for k in a.__slots__] == [
+            type(getattr(b, k)) for k in b.__slots__
+        ]
+        blocked = i % 7 == 3
+        compiled.record_outcome(event.fingerprint, blocked, event.ts, config)
+        lists.record_outcome(event.fingerprint, blocked, event.ts, config)
+        assert json.dumps(compiled.to_dict()) == json.dumps(lists.to_dict())
+        assert len(compiled) == len(lists)
+        if i % 9 == 8:  # through the table form, as a worker does
+            compiled = SessionState.from_dict(orjson.loads(orjson.dumps(compiled.to_dict())))
+    assert compiled._hist is not None  # it stayed on the compiled path
+
+
+@pytest.mark.parametrize(
+    ("ts", "horizon_s"),
+    [(1e14, 1800.0), (-1e14, 1800.0), (1e30, 1800.0), (T0, 1e9)],
+)
+def test_values_outside_the_compiled_range_take_the_list_path(ts: float, horizon_s: float) -> None:
+    config = TemporalConfig(history_horizon_s=horizon_s)
+    state = SessionState()
+    feats = [state.observe(TemporalEvent(ts + i, 1, 0.1), config) for i in range(3)]
+    assert [f.repeat_exact for f in feats] == [0, 1, 2]
+    assert state._hist is None
+    restored = SessionState.from_dict(json.loads(json.dumps(state.to_dict())))  # big ints
+    assert restored.to_dict() == state.to_dict()
+    after = TemporalEvent(ts + 3, 1, 0.1)
+    assert restored.observe(after, config) == state.observe(after, config)
+    assert restored.to_dict() == state.to_dict()
+
+
+def _packbits_simhash(vec: np.ndarray, planes: np.ndarray) -> int:
+    above = (planes @ vec) > 0.0
+    return int.from_bytes(np.packbits(above, bitorder="little").tobytes(), "little")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bits", [1, 7, 8, 33, 64])
+def test_vector_simhash_packs_the_signs_bit_for_bit(dtype: type, bits: int) -> None:
+    rng = np.random.default_rng(bits)
+    planes = make_hyperplanes(48, bits, seed=bits)
+    vectors = rng.standard_normal((200, 48)).astype(dtype)
+    vectors[:20, :] = 0.0  # all sides zero: no bit set
+    vectors[20:40, ::2] = 0.0
+    vectors[40, 0] = np.nan
+    got = [vector_simhash(v, planes) for v in vectors]
+    assert got == [_packbits_simhash(v, planes) for v in vectors]
+    every_bit = 0
+    for fp in got:
+        every_bit |= fp
+    assert every_bit == (1 << bits) - 1 and got[:20] == [0] * 20
