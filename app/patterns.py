@@ -15,6 +15,11 @@ the curated pattern pack and the dev-corpus attacks, and `PatternStore`:
   meanwhile;
 - `quantize=True` keeps int8 codes instead of float32 rows and searches the index with
   pynndescent's int8 codes (4x less vector memory, some recall lost: see perf/bench_index.py);
+  `index_options={"quantization": "int8"}` instead keeps the float32 rows, searches the
+  int8 codes and re-ranks the search heap with the floats (more memory, not less);
+- `dedup_index=True` indexes each distinct vector once and expands a hit to every row
+  holding that vector: bit-identical copies (repeated windows) otherwise fill each other's
+  neighbour lists, which wrecks the graph around them;
 - `save()` / `load()` use a versioned directory format that records the embedder it was
   built with; loading with another embedder is refused.
 """
@@ -316,11 +321,18 @@ class PatternStore:
         random_state: int = 42,
         n_jobs: int | None = None,
         index_options: dict[str, Any] | None = None,
+        dedup_index: bool = False,
     ) -> None:
         if n_neighbors < 2:
             raise ConfigError("n_neighbors must be at least 2")
         if window_chars is not None and window_chars < 40:
             raise ConfigError("window_chars must be at least 40 (or None for whole texts)")
+        proxy = (index_options or {}).get("quantization")
+        if proxy not in (None, "int8") or (quantize and proxy is not None):
+            raise ConfigError(
+                "index_options quantization must be 'int8' (float re-ranking) and needs"
+                " quantize=False (quantize=True already searches int8 codes alone)"
+            )
         self.embedder = embedder
         self.n_neighbors = n_neighbors
         self.quantize = quantize
@@ -333,6 +345,8 @@ class PatternStore:
         self.n_jobs = n_jobs
         #: extra pynndescent.NNDescent arguments (e.g. pruning_degree_multiplier, diversify_prob)
         self.index_options = dict(index_options or {})
+        #: index each distinct vector once (identical rows share one graph vertex)
+        self.dedup_index = dedup_index
         self._patterns: list[Pattern] = []
         self._by_id: dict[str, int] = {}
         self._pattern_alive: list[bool] = []
@@ -548,27 +562,43 @@ class PatternStore:
         return thread
 
     def _build_index(self, rows: npt.NDArray[Any], *, progress: bool) -> Any:
+        if self.dedup_index:
+            first, group_indptr, group_members = _distinct_groups(rows)
+            if len(first) < len(rows):
+                if len(first) < max(self.exact_below, 4 * self.n_neighbors):
+                    return None  # too few distinct vectors for a graph: the delta is exact
+                inner = self._build_nndescent(rows[first], progress=progress)
+                index: Any = _DistinctIndex(inner, group_indptr, group_members)
+                _query_index(index, np.eye(1, rows.shape[1], dtype=np.float32), 1, self.epsilon)
+                return index
+        index = self._build_nndescent(rows, progress=progress)
+        _query_index(index, np.eye(1, rows.shape[1], dtype=np.float32), 1, self.epsilon)
+        return index
+
+    def _build_nndescent(self, rows: npt.NDArray[Any], *, progress: bool) -> Any:
         import pynndescent
 
         data = dequantize_int8(rows) if self.quantize else np.ascontiguousarray(rows)
+        options = {"quantization": self._index_quantization(), **self.index_options}
         index = pynndescent.NNDescent(
             data,
             metric="dot",
             n_neighbors=self.n_neighbors,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
-            quantization="int8" if self.quantize else None,
             verbose=progress,
             low_memory=True,
-            **self.index_options,
+            **options,
         )
         index.prepare()
         if self.quantize:
             # the int8 search reads only the codes: drop the float copy kept for reranking
             index._raw_data = _raw_placeholder(len(data), data.shape[1])
         del data
-        _query_index(index, np.eye(1, rows.shape[1], dtype=np.float32), 1, self.epsilon)
         return index
+
+    def _index_quantization(self) -> str | None:
+        return "int8" if self.quantize else self.index_options.get("quantization")
 
     def _float_rows(self, rows: npt.NDArray[np.int64]) -> FloatMatrix:
         picked = self._rows.data[rows]
@@ -592,7 +622,7 @@ class PatternStore:
                 metric="dot",
                 n_neighbors=min(self.n_neighbors, 15),
                 random_state=0,
-                quantization="int8" if self.quantize else None,
+                quantization=self._index_quantization(),
             )
             scratch.prepare()
             _query_index(scratch, probe, 5, self.epsilon)
@@ -810,6 +840,7 @@ class PatternStore:
                 "min_search_k": self.min_search_k,
                 "random_state": self.random_state,
                 "index_options": self.index_options,
+                "dedup_index": self.dedup_index,
             },
             "index_sha256": hashlib.sha256(index_blob).hexdigest(),
             "saved_at": time.time(),
@@ -851,6 +882,7 @@ class PatternStore:
             random_state=settings["random_state"],
             n_jobs=n_jobs,
             index_options=settings.get("index_options"),
+            dedup_index=settings.get("dedup_index", False),
         )
         try:
             vectors = np.load(source / "vectors.npy", allow_pickle=False)
@@ -928,24 +960,119 @@ def _raw_placeholder(n: int, dim: int) -> FloatMatrix:
 
 
 _PLACEHOLDER = "__aimds_raw_placeholder__"
+_DISTINCT = "__aimds_distinct_index__"
+
+
+class _DistinctIndex:
+    """A pynndescent index over distinct rows, answering in positions of all indexed rows."""
+
+    __slots__ = ("inner", "group_indptr", "group_members")
+
+    def __init__(
+        self,
+        inner: Any,
+        group_indptr: npt.NDArray[np.int64],
+        group_members: npt.NDArray[np.int64],
+    ) -> None:
+        self.inner = inner
+        #: distinct vector u is held by positions group_members[group_indptr[u]:group_indptr[u+1]]
+        self.group_indptr = group_indptr
+        self.group_members = group_members
+
+
+def _distinct_groups(
+    rows: npt.NDArray[Any],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """First position of each distinct row (ascending) and the positions sharing it (CSR)."""
+    contiguous = np.ascontiguousarray(rows)
+    keys = contiguous.view(np.dtype((np.void, contiguous.dtype.itemsize * rows.shape[1])))[:, 0]
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(first), dtype=np.int64)
+    rank[order] = np.arange(len(first), dtype=np.int64)
+    group = rank[inverse.ravel()]  # position -> its distinct vector, numbered by first position
+    members = np.argsort(group, kind="stable").astype(np.int64)
+    indptr = np.searchsorted(group[members], np.arange(len(first) + 1)).astype(np.int64)
+    return first[order].astype(np.int64), indptr, members
+
+
+_EXPAND: list[Any] = []
+_EXPAND_LOCK = threading.Lock()
+
+
+def _expand_groups_py(idx, dist, indptr, members):
+    # each hit (a distinct vector) becomes every position holding it, in hit order; rows are
+    # as wide as the widest expansion (a dead copy must not crowd out a live one), and -1
+    # marks empty slots, as in pynndescent's own output
+    n, m = idx.shape
+    width = 0
+    for i in range(n):
+        total = 0
+        for j in range(m):
+            u = idx[i, j]
+            if u >= 0:
+                total += indptr[u + 1] - indptr[u]
+        width = max(width, total)
+    out_idx = np.full((n, width), -1, dtype=np.int64)
+    out_dist = np.full((n, width), np.inf, dtype=np.float32)
+    for i in range(n):
+        c = 0
+        for j in range(m):
+            u = idx[i, j]
+            if u < 0:
+                continue
+            for t in range(indptr[u], indptr[u + 1]):
+                out_idx[i, c] = members[t]
+                out_dist[i, c] = dist[i, j]
+                c += 1
+    return out_idx, out_dist
+
+
+def _expand_kernel() -> Any:
+    with _EXPAND_LOCK:
+        if not _EXPAND:
+            import numba
+
+            _EXPAND.append(numba.njit(cache=True, nogil=True)(_expand_groups_py))
+    return _EXPAND[0]
 
 
 def _pickle_index(index: Any, lock: threading.Lock) -> bytes:
+    if isinstance(index, _DistinctIndex):
+        groups = {
+            _DISTINCT: True,
+            "inner": _index_state(index.inner, lock),
+            "group_indptr": index.group_indptr,
+            "group_members": index.group_members,
+        }
+        return pickle.dumps(groups, protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps(_index_state(index, lock), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _index_state(index: Any, lock: threading.Lock) -> dict[str, Any]:
     with lock:
-        state = index.__getstate__()
+        state: dict[str, Any] = index.__getstate__()
     raw = state["_raw_data"]
     if isinstance(raw, np.ndarray) and raw.strides[0] == 0:
         # never let pickle materialise the placeholder into n * dim floats
         state["_raw_data"] = (_PLACEHOLDER, raw.shape[0], raw.shape[1])
-    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    return state
 
 
 def _unpickle_index(blob: bytes) -> Any:
-    import pynndescent
-
     # the blob's checksum was verified against the manifest by the caller; the store
     # directory must be as trusted as the code (only our own build step writes it)
     state = pickle.loads(blob)  # noqa: S301
+    if state.get(_DISTINCT):
+        return _DistinctIndex(
+            _index_from_state(state["inner"]), state["group_indptr"], state["group_members"]
+        )
+    return _index_from_state(state)
+
+
+def _index_from_state(state: dict[str, Any]) -> Any:
+    import pynndescent
+
     raw = state["_raw_data"]
     if isinstance(raw, tuple) and raw and raw[0] == _PLACEHOLDER:
         state["_raw_data"] = _raw_placeholder(raw[1], raw[2])
@@ -963,7 +1090,14 @@ def _query_index(
 
 def _search_index(index: Any, units: FloatMatrix, k: int, epsilon: float) -> tuple[Any, Any]:
     """The index's raw neighbours of unit rows (the merge kernel takes the raw arrays)."""
+    if isinstance(index, _DistinctIndex):
+        idx, dist = _search_index(index.inner, units, k, epsilon)
+        return _expand_kernel()(idx, dist, index.group_indptr, index.group_members)
     if getattr(index, "quantization", None) == "int8":
-        # rerank_width=0: rank by the int8 codes alone (the float rows were dropped)
-        return index.query(units, k=k, epsilon=epsilon, rerank_width=0)
+        raw = index._raw_data
+        if isinstance(raw, np.ndarray) and raw.strides[0] == 0:
+            # rerank_width=0: rank by the int8 codes alone (the float rows were dropped)
+            return index.query(units, k=k, epsilon=epsilon, rerank_width=0)
+        # the float rows were kept: the int8 search (heap of 1.66 k) is re-ranked with them
+        return index.query(units, k=k, epsilon=epsilon, pre_normalized=True)
     return index.query(units, k=k, epsilon=epsilon, pre_normalized=True)

@@ -17,11 +17,21 @@ fresh process: import, load from disk, numba warm-up, first query.
     .venv/bin/python perf/bench_index.py --full      # 100k and 1M patterns
     .venv/bin/python perf/bench_index.py --sizes 1M --forms float32 --tag 1m_static \
         --embedder static --screen-per-bucket 0     # one size, one form, no screening part
+
+Search-side sweeps on one built index: `--search-k 10,30` also varies the store's
+`min_search_k` (the search heap width; the store keeps the best k of it), `--repeats 3`
+times every query three times and adds the p99 of each query's best time (the cost of the
+query itself, without other processes' interference). `--forms int8-rerank` keeps float32
+rows and searches pynndescent's int8 codes, re-ranking the search heap with the floats;
+`--dedup` indexes each distinct vector once (`PatternStore(dedup_index=True)`).
+The first row of each index (first search k, first epsilon) is its baseline: the `×`
+columns are latency ratios against it, measured in the same process.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -58,6 +68,7 @@ class Row:
     size: int
     form: str
     n_neighbors: int
+    search_k: int
     epsilon: float
     build_s: float
     bytes_per_pattern: float
@@ -70,6 +81,11 @@ class Row:
     recall10_far: float
     top1_near: float
     recall10_ties: float
+    p99_best_us: float
+    p99_near_us: float
+    p99_far_us: float
+    median_ratio: float
+    p99_ratio: float
 
 
 def rss_bytes() -> int:
@@ -160,6 +176,10 @@ def parse_size(text: str) -> int:
 
 def index_nbytes(index: Any) -> int:
     total = 0
+    groups = getattr(index, "group_members", None)
+    if groups is not None:  # dedup_index: the distinct-vector index plus its copy groups
+        total += groups.nbytes + index.group_indptr.nbytes
+        index = index.inner
     for name in ("_raw_data", "_quantized_data", "_quantized_inv_norms", "_vertex_order"):
         arr = getattr(index, name, None)
         if isinstance(arr, np.ndarray) and arr.strides and arr.strides[0] != 0:
@@ -178,23 +198,32 @@ def run_one(
     queries: np.ndarray,
     truth: np.ndarray,
     *,
-    quantize: bool,
+    form: str,
     n_neighbors: int,
     epsilons: Sequence[float],
+    search_ks: Sequence[int] = (10,),
+    repeats: int = 1,
+    dedup: bool = False,
     embedder: Any,
     save_to: Path | None,
     screen_texts: dict[str, list[str]] | None = None,
     screening: dict[str, tuple[float, float]] | None = None,
     index_options: dict[str, Any] | None = None,
 ) -> list[Row]:
+    quantize = form == "int8"
+    options = dict(index_options or {})
+    if form == "int8-rerank":
+        options["quantization"] = "int8"  # float rows kept: int8 search, float re-ranking
     store = PatternStore(
         embedder=embedder,
         n_neighbors=n_neighbors,
         quantize=quantize,
         n_jobs=None,
         window_chars=None,  # patterns arrive as vectors; the screening part sets windows
-        index_options=index_options,
+        index_options=options,
+        dedup_index=dedup,
     )
+    label = f"{form} dedup" if dedup else form
     patterns = [
         Pattern(f"p{i}", "-", "instruction_override", 0.8, "bench") for i in range(len(data))
     ]
@@ -207,23 +236,28 @@ def run_one(
     index = store._generation.index
     idx_bytes = index_nbytes(index)
     rows: list[Row] = []
-    for epsilon in epsilons:
+    half = len(queries) // 2
+    for search_k, epsilon in [(sk, eps) for sk in search_ks for eps in epsilons]:
+        store.min_search_k = search_k
         store.epsilon = epsilon
         store.query(queries[:5], k=10)
-        times = []
+        per_query = np.empty((max(1, repeats), len(queries)))
+        gc.collect()
         with threadpool_limits(1):
-            for q in queries:
-                t0 = time.perf_counter()
-                store.query(q[None, :], k=10)
-                times.append(time.perf_counter() - t0)
+            for rep in range(len(per_query)):
+                for i, q in enumerate(queries):
+                    t0 = time.perf_counter()
+                    store.query(q[None, :], k=10)
+                    per_query[rep, i] = time.perf_counter() - t0
+        times = per_query[0]  # the first pass, as a single run would see it
+        best = per_query.min(axis=0)
         t0 = time.perf_counter()
         batch = store.query(queries, k=10)
         qps = len(queries) / (time.perf_counter() - t0)
         found = np.array(
             [[int(m.pattern_id[1:]) for m in ms] + [-1] * (10 - len(ms)) for ms in batch]
         )
-        per_query = np.array([len(set(found[i]) & set(truth[i])) / 10 for i in range(len(truth))])
-        half = len(per_query) // 2
+        recall = np.array([len(set(found[i]) & set(truth[i])) / 10 for i in range(len(truth))])
         # detection needs the best match's similarity, not the exact neighbour list
         best_found = np.array([ms[0].similarity if ms else -1.0 for ms in batch])
         best_true = np.einsum("ij,ij->i", queries, data[truth[:, 0]])
@@ -235,25 +269,34 @@ def run_one(
         exact_found[found < 0] = -np.inf
         tenth = np.einsum("ij,ij->i", queries, data[truth[:, 9]])
         recall_ties = float(np.mean(np.sum(exact_found >= tenth[:, None] - 1e-5, axis=1) / 10))
+        median_us = statistics.median(times) * 1e6
+        p99_us = float(np.percentile(times, 99)) * 1e6
         rows.append(
             Row(
                 size=len(data),
-                form="int8" if quantize else "float32",
+                form=label,
                 n_neighbors=n_neighbors,
+                search_k=search_k,
                 epsilon=epsilon,
                 build_s=build_s,
                 bytes_per_pattern=rss_total / len(data),
                 index_bytes_per_pattern=idx_bytes / len(data),
-                median_us=statistics.median(times) * 1e6,
-                p99_us=float(np.percentile(times, 99)) * 1e6,
+                median_us=median_us,
+                p99_us=p99_us,
                 batch_qps=qps,
-                recall10=float(per_query.mean()),
-                recall10_near=float(per_query[:half].mean()),
-                recall10_far=float(per_query[half:].mean()),
+                recall10=float(recall.mean()),
+                recall10_near=float(recall[:half].mean()),
+                recall10_far=float(recall[half:].mean()),
                 top1_near=top1_near,
                 recall10_ties=recall_ties,
+                p99_best_us=float(np.percentile(best, 99)) * 1e6,
+                p99_near_us=float(np.percentile(best[:half], 99)) * 1e6,
+                p99_far_us=float(np.percentile(best[half:], 99)) * 1e6,
+                median_ratio=median_us / rows[0].median_us if rows else 1.0,
+                p99_ratio=p99_us / rows[0].p99_us if rows else 1.0,
             )
         )
+    store.min_search_k = search_ks[0]
     if screen_texts is not None and screening is not None:
         store.epsilon = epsilons[0]
         for window in (None, 200):
@@ -265,8 +308,7 @@ def run_one(
                         t0 = time.perf_counter()
                         store.match_texts([text], k=10)
                         times.append(time.perf_counter() - t0)
-                form = "int8" if quantize else "float32"
-                key = f"{len(data):,} {form} | {window or 'whole'} | {bucket}"
+                key = f"{len(data):,} {label} | {window or 'whole'} | {bucket}"
                 screening[key] = (
                     statistics.median(times) * 1e6,
                     float(np.percentile(times, 99)) * 1e6,
@@ -336,7 +378,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--neighbors", default="30", help="comma list of n_neighbors")
     parser.add_argument("--epsilons", default="0.0,0.1,0.2")
     parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--forms", default="float32,int8")
+    parser.add_argument(
+        "--forms", default="float32,int8", help="float32, int8 (codes only), int8-rerank"
+    )
+    parser.add_argument(
+        "--search-k",
+        default="10",
+        help="comma list of the store's min_search_k (search heap width; best 10 are kept)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="timed passes over the queries (p99 of best)"
+    )
+    parser.add_argument(
+        "--dedup", action="store_true", help="PatternStore(dedup_index=True): one vertex per vector"
+    )
     parser.add_argument(
         "--index-options",
         default="{}",
@@ -361,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sizes = [parse_size(x) for x in args.sizes.split(",")]
     neighbors = [int(x) for x in args.neighbors.split(",")]
     epsilons = [float(x) for x in args.epsilons.split(",")]
+    search_ks = [int(x) for x in args.search_k.split(",")]
     RESULTS.mkdir(parents=True, exist_ok=True)
 
     real = load_embedder(
@@ -388,43 +444,53 @@ def main(argv: Sequence[str] | None = None) -> None:
             data = synth_patterns(pattern_base, n, seed=n)
             queries = make_queries(query_base, data, args.queries, seed=1)
             truth = exact_top10(data, queries)
-            for quantize in [form == "int8" for form in args.forms.split(",")]:
+            for form in args.forms.split(","):
                 for n_neighbors in neighbors:
-                    form = "int8" if quantize else "float32"
                     print(f"building {n:,} {form} n_neighbors={n_neighbors} ...", flush=True)
                     save_to = Path(tmp) / f"{n}-{form}-{n_neighbors}"
                     rows += run_one(
                         data,
                         queries,
                         truth,
-                        quantize=quantize,
+                        form=form,
                         n_neighbors=n_neighbors,
                         epsilons=epsilons,
+                        search_ks=search_ks,
+                        repeats=args.repeats,
+                        dedup=args.dedup,
                         embedder=embedder,
                         save_to=save_to,
                         screen_texts=screen_texts if n_neighbors == neighbors[0] else None,
                         screening=screening,
                         index_options=json.loads(args.index_options),
                     )
-                    startups[f"{n:,} {form} nn={n_neighbors}"] = startup(save_to)
-                    for r in rows[-len(epsilons) :]:
+                    label = f"{form} dedup" if args.dedup else form
+                    startups[f"{n:,} {label} nn={n_neighbors}"] = startup(save_to)
+                    for r in rows[-len(epsilons) * len(search_ks) :]:
                         print(f"  partial: {r}", file=sys.stderr, flush=True)
             del data
 
     print("\n## pynndescent pattern index (k=10, one query thread; build uses all cores)\n")
     print(
-        "| patterns | form | n_neighbors | epsilon | build s | build RSS bytes/pattern |"
-        " index bytes/pattern | single median µs | single p99 µs | batch q/s | recall@10 |"
+        "| patterns | form | n_neighbors | search k | epsilon | build s | build RSS bytes/pattern |"
+        " index bytes/pattern | single median µs | single p99 µs | × baseline median / p99 |"
+        " p99 best-of-repeats µs | p99 near / far µs | batch q/s | recall@10 |"
         " near | far | top-1 sim near | recall@10 ties-aware |"
     )
-    print("| --- " * 15 + "|")
+    print("| --- " * 19 + "|")
     for r in rows:
         print(
-            f"| {r.size:,} | {r.form} | {r.n_neighbors} | {r.epsilon:g} | {r.build_s:.1f} |"
-            f" {r.bytes_per_pattern:,.0f} | {r.index_bytes_per_pattern:,.0f} | {r.median_us:,.0f} |"
-            f" {r.p99_us:,.0f} | {r.batch_qps:,.0f} | {r.recall10:.3f} | {r.recall10_near:.3f} |"
+            f"| {r.size:,} | {r.form} | {r.n_neighbors} | {r.search_k} | {r.epsilon:g} |"
+            f" {r.build_s:.1f} | {r.bytes_per_pattern:,.0f} | {r.index_bytes_per_pattern:,.0f} |"
+            f" {r.median_us:,.0f} | {r.p99_us:,.0f} | {r.median_ratio:.2f} / {r.p99_ratio:.2f} |"
+            f" {r.p99_best_us:,.0f} | {r.p99_near_us:,.0f} / {r.p99_far_us:,.0f} |"
+            f" {r.batch_qps:,.0f} | {r.recall10:.3f} | {r.recall10_near:.3f} |"
             f" {r.recall10_far:.3f} | {r.top1_near:.3f} | {r.recall10_ties:.3f} |"
         )
+    print(
+        "\n(× baseline: against the first row of the same index; near / far: p99 of the"
+        " best-of-repeats time for the near-variant and the unseen-window queries)"
+    )
     print("\n## screening one prompt: embed (+ windows) + query + merge, one thread (µs)\n")
     print("| store | windows | prompt length | median µs | p99 µs |")
     print("| --- | --- | --- | --- | --- |")
@@ -443,12 +509,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (size_, form, nn), group in _groups(rows).items():
+    for (size_, form, nn, search_k), group in _groups(rows).items():
         (line,) = ax.plot(
             [r.recall10_ties for r in group],
             [r.p99_us for r in group],
             marker="o",
-            label=f"{size_:,} {form} nn={nn}",
+            label=f"{size_:,} {form} nn={nn} search k={search_k}",
         )
         ax.plot(
             [r.recall10 for r in group],
@@ -475,10 +541,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\nplot: {RESULTS / f'index_recall_latency_{tag}.png'}")
 
 
-def _groups(rows: Sequence[Row]) -> dict[tuple[int, str, int], list[Row]]:
-    out: dict[tuple[int, str, int], list[Row]] = {}
+def _groups(rows: Sequence[Row]) -> dict[tuple[int, str, int, int], list[Row]]:
+    out: dict[tuple[int, str, int, int], list[Row]] = {}
     for r in rows:
-        out.setdefault((r.size, r.form, r.n_neighbors), []).append(r)
+        out.setdefault((r.size, r.form, r.n_neighbors, r.search_k), []).append(r)
     return out
 
 

@@ -651,3 +651,217 @@ def test_index_merge_kernel_handles_empty_slots_and_dead_rows() -> None:
     assert owner[0, :2].tolist() == [42, 40]
     expected = [np.float32(1.0) - np.float32(d) for d in (0.1, 0.2)]  # 1 - distance, float32
     assert best[0, :2].tolist() == expected
+
+
+# -- int8 search with float re-ranking (index_options quantization) -----------------------------
+
+
+def rerank_store(
+    embedder: HashingEmbedder, data: np.ndarray, *, min_search_k: int = 10
+) -> PatternStore:
+    store = PatternStore(
+        embedder=embedder,
+        n_neighbors=10,
+        exact_below=100,
+        n_jobs=1,
+        min_search_k=min_search_k,
+        index_options={"quantization": "int8"},
+    )
+    store.add([pattern(i) for i in range(len(data))], vectors=data)
+    store.build()
+    return store
+
+
+@pytest.mark.parametrize("min_search_k", [10, 30])
+def test_int8_search_with_float_rerank_gives_exact_similarities(
+    tmp_path: Path, embedder: HashingEmbedder, data: np.ndarray, min_search_k: int
+) -> None:
+    store = rerank_store(embedder, data, min_search_k=min_search_k)
+    index = store._generation.index
+    assert index.quantization == "int8"
+    assert index._raw_data.strides[0] != 0  # the float rows are kept for re-ranking
+    queries = near_queries(data, 50, seed=21)
+    truth = exact_top(data, queries, 10)
+    results = store.query(queries, k=10)
+    hits = sum(
+        len({f"p{i}" for i in truth[q]} & {m.pattern_id for m in results[q]}) for q in range(50)
+    )
+    # the re-ranked store must do at least as well as the codes-only int8 store
+    codes_only = vector_store(embedder, data, quantize=True).query(queries, k=10)
+    codes_hits = sum(
+        len({f"p{i}" for i in truth[q]} & {m.pattern_id for m in codes_only[q]}) for q in range(50)
+    )
+    assert hits >= codes_hits
+    assert hits / 500 >= INT8_RECALL_BOUND
+    for q in range(50):
+        for match in results[q]:
+            exact = float(queries[q] @ data[int(match.pattern_id[1:])])
+            # re-ranked with the float rows: the exact similarity, not an int8 estimate
+            assert match.similarity == pytest.approx(exact, abs=1e-4)
+        sims = [m.similarity for m in results[q]]
+        assert sims == sorted(sims, reverse=True)
+    store.save(tmp_path / "r")
+    assert np.load(tmp_path / "r" / "vectors.npy").dtype == np.float32
+    loaded = PatternStore.load(tmp_path / "r", embedder=embedder)
+    assert loaded.index_options == {"quantization": "int8"}
+    assert loaded._generation.index._raw_data.strides[0] != 0
+    assert loaded.query(queries, k=10) == results
+
+
+@pytest.mark.parametrize(
+    ("quantize", "options"),
+    [
+        (False, {"quantization": "binary"}),
+        (False, {"quantization": "uint8"}),
+        (True, {"quantization": "int8"}),
+    ],
+)
+def test_index_quantization_option_is_validated(
+    embedder: HashingEmbedder, quantize: bool, options: dict[str, object]
+) -> None:
+    with pytest.raises(ConfigError, match="quantization"):
+        PatternStore(embedder=embedder, quantize=quantize, index_options=options)
+
+
+def test_warm_up_compiles_the_rerank_search_on_an_empty_store(embedder: HashingEmbedder) -> None:
+    store = PatternStore(embedder=embedder, index_options={"quantization": "int8"})
+    store.warm_up()
+    store.add([pattern(1, "ignore previous instructions")])
+    (matches,) = store.match_texts(["ignore previous instructions"], k=1)
+    assert matches[0].pattern_id == "p1"
+    assert matches[0].similarity == pytest.approx(1.0, abs=1e-5)
+
+
+# -- dedup_index: one graph vertex per distinct vector ---------------------------------------
+
+
+def with_clumps(data: np.ndarray) -> np.ndarray:
+    """`data` plus bit-identical copies: 60 of row 0, 12 of row 1, 2 of row 2 (interleaved)."""
+    copies = np.concatenate([np.repeat(data[:1], 60, 0), np.repeat(data[1:3], [12, 2], 0)])
+    mixed = np.concatenate([data, copies])
+    return mixed[np.random.default_rng(5).permutation(len(mixed))]
+
+
+def dedup_store(
+    embedder: HashingEmbedder, data: np.ndarray, *, dedup: bool = True, quantize: bool = False
+) -> PatternStore:
+    store = PatternStore(
+        embedder=embedder,
+        n_neighbors=10,
+        quantize=quantize,
+        exact_below=100,
+        n_jobs=1,
+        dedup_index=dedup,
+    )
+    store.add([pattern(i) for i in range(len(data))], vectors=data)
+    store.build()
+    return store
+
+
+def tie_recall(results: list[list[PatternMatch]], data: np.ndarray, queries: np.ndarray) -> float:
+    """Share of returned patterns whose exact similarity reaches the true 10th (ties count)."""
+    sims = queries @ data.T
+    tenth = -np.sort(-sims, axis=1)[:, 9]
+    hits = sum(
+        sum(sims[q, int(m.pattern_id[1:])] >= tenth[q] - 1e-5 for m in results[q])
+        for q in range(len(queries))
+    )
+    return hits / (10 * len(queries))
+
+
+def test_dedup_index_has_one_vertex_per_distinct_vector(
+    embedder: HashingEmbedder, data: np.ndarray
+) -> None:
+    from app.patterns import _DistinctIndex
+
+    rows = with_clumps(data)
+    store = dedup_store(embedder, rows)
+    index = store._generation.index
+    assert isinstance(index, _DistinctIndex)
+    assert index.inner._raw_data.shape[0] == len(data)  # the 74 copies add no vertex
+    sizes = np.diff(index.group_indptr)
+    assert sorted(sizes[sizes > 1].tolist()) == [3, 13, 61]
+    assert np.array_equal(np.sort(index.group_members), np.arange(len(rows)))
+    # the clump of 61 identical rows: its query returns 10 of them, all at similarity 1
+    (matches,) = store.query(data[:1], k=10)
+    assert len(matches) == 10
+    assert all(np.array_equal(rows[int(m.pattern_id[1:])], data[0]) for m in matches)
+    assert [m.similarity for m in matches] == pytest.approx([1.0] * 10, abs=1e-5)
+    queries = near_queries(rows, 60, seed=31)
+    assert tie_recall(store.query(queries, k=10), rows, queries) >= 0.9
+
+
+def test_dedup_index_skips_dead_copies_and_survives_save_load(
+    tmp_path: Path, embedder: HashingEmbedder, data: np.ndarray
+) -> None:
+    from app.patterns import _DistinctIndex
+
+    rows = with_clumps(data)
+    store = dedup_store(embedder, rows)
+    copies = [i for i in range(len(rows)) if np.array_equal(rows[i], data[1])]
+    assert len(copies) == 13
+    store.remove([f"p{i}" for i in copies[:10]])
+    (matches,) = store.query(data[1:2], k=10)
+    got = {int(m.pattern_id[1:]) for m in matches}
+    assert set(copies[10:]) <= got  # the three live copies, first
+    assert not got & set(copies[:10])
+    assert [m.similarity for m in matches[:3]] == pytest.approx([1.0] * 3, abs=1e-5)
+    store.save(tmp_path / "d")
+    loaded = PatternStore.load(tmp_path / "d", embedder=embedder)
+    assert loaded.dedup_index
+    assert isinstance(loaded._generation.index, _DistinctIndex)
+    queries = near_queries(rows, 30, seed=32)
+    assert loaded.query(queries, k=10) == store.query(queries, k=10)
+
+
+@pytest.mark.parametrize("quantize", [False, True])
+def test_dedup_index_without_copies_is_the_plain_index(
+    embedder: HashingEmbedder, data: np.ndarray, quantize: bool
+) -> None:
+    from app.patterns import _DistinctIndex
+
+    plain = dedup_store(embedder, data, dedup=False, quantize=quantize)
+    dedup = dedup_store(embedder, data, dedup=True, quantize=quantize)
+    assert not isinstance(dedup._generation.index, _DistinctIndex)
+    queries = near_queries(data, 40, seed=33)
+    assert dedup.query(queries, k=10) == plain.query(queries, k=10)
+
+
+def test_dedup_index_with_int8_codes(embedder: HashingEmbedder, data: np.ndarray) -> None:
+    from app.patterns import _DistinctIndex
+
+    rows = with_clumps(data)
+    store = dedup_store(embedder, rows, quantize=True)
+    assert isinstance(store._generation.index, _DistinctIndex)
+    queries = near_queries(rows, 60, seed=34)
+    assert tie_recall(store.query(queries, k=10), rows, queries) >= INT8_RECALL_BOUND
+
+
+def test_dedup_index_with_too_few_distinct_vectors_stays_exact(
+    embedder: HashingEmbedder,
+) -> None:
+    rows = np.repeat(unit_rows(3, seed=35), 100, axis=0)  # 300 rows, 3 distinct vectors
+    store = dedup_store(embedder, rows)
+    assert store._generation.index is None
+    assert store.n_delta_rows == 300
+    (matches,) = store.query(rows[:1], k=5)
+    assert all(int(m.pattern_id[1:]) < 100 for m in matches)
+
+
+def test_expand_groups_kernel() -> None:
+    from app.patterns import _expand_kernel
+
+    idx = np.array([[2, -1, 0, 1], [1, 0, -1, -1]], dtype=np.int32)
+    dist = np.array([[0.1, 0.0, 0.2, 0.3], [0.05, 0.4, 0.0, 0.0]], dtype=np.float32)
+    indptr = np.array([0, 1, 4, 6], dtype=np.int64)  # vector 1 is held by 3 positions
+    members = np.array([0, 1, 5, 6, 2, 3], dtype=np.int64)
+    out_idx, out_dist = _expand_kernel()(idx, dist, indptr, members)
+    # every copy is kept: the widest row sets the width, shorter rows end in empty slots
+    assert out_idx.tolist() == [[2, 3, 0, 1, 5, 6], [1, 5, 6, 0, -1, -1]]
+    assert out_dist[0].tolist() == pytest.approx([0.1, 0.1, 0.2, 0.3, 0.3, 0.3])
+    assert out_dist[1, :4].tolist() == pytest.approx([0.05, 0.05, 0.05, 0.4])
+    assert out_dist[1, 4:].tolist() == [np.inf, np.inf]
+    out_idx, _ = _expand_kernel()(
+        np.full((1, 3), -1, dtype=np.int32), dist[:1, :3], indptr, members
+    )
+    assert out_idx.shape == (1, 0)
