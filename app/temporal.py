@@ -176,16 +176,7 @@ class Ramp:
 
     def __call__(self, x: float) -> float:
         """The risk in [0, 1] of feature value `x`."""
-        start, flag, full = self.start, self.flag, self.full
-        if start > full:
-            x, start, flag, full = -x, -start, -flag, -full
-        if x <= start:
-            return 0.0
-        if x >= full:
-            return 1.0
-        if x < flag:
-            return 0.5 * (x - start) / (flag - start)
-        return 0.5 + 0.5 * (x - flag) / (full - flag)
+        return _ramp_value(x, self.start, self.flag, self.full)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,8 +259,8 @@ def _kernel_parameters(
     return np.array(ints, dtype=np.int64), np.array(floats, dtype=np.float64)
 
 
-def _ramp(x: float, start: float, flag: float, full: float) -> float:
-    # `Ramp.__call__`, operation for operation
+def _ramp_value(x: float, start: float, flag: float, full: float) -> float:
+    # `Ramp.__call__`; the compiled kernel inlines its numba twin, `_ramp`
     if start > full:
         x, start, flag, full = -x, -start, -flag, -full
     if x <= start:
@@ -279,6 +270,9 @@ def _ramp(x: float, start: float, flag: float, full: float) -> float:
     if x < flag:
         return 0.5 * (x - start) / (flag - start)
     return 0.5 + 0.5 * (x - flag) / (full - flag)
+
+
+_ramp = _ramp_value  # replaced by its numba-compiled twin in `_kernels`
 
 
 def _popcount(x: Any) -> Any:
