@@ -8,11 +8,13 @@ match a short known pattern, and a long benign text does not match by sheer leng
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
+
+from app._jit import LazyKernels, njit
 
 FloatMatrix = npt.NDArray[np.float32]
 Int8Matrix = npt.NDArray[np.int8]
@@ -195,36 +197,30 @@ def _hash_folded(
         small_row[b] = small[b]
 
 
-_KERNEL: list[Callable[..., None]] = []
-_KERNEL_LOCK = threading.Lock()
+def _compile_hashing() -> tuple[Any, ...]:
+    global _add_feature, _finish, _hash_text
+    _add_feature = njit(_add_feature, inline=True)
+    _finish = njit(_finish)
+    _hash_text = njit(_hash_text)
+    return _hash_text, _finish, njit(_hash_folded)
+
+
+_HASHING = LazyKernels(_compile_hashing)
 
 
 def hashing_kernel() -> Callable[..., None]:
     """The numba-compiled `_hash_text` (compiled once per process, cached on disk)."""
-    with _KERNEL_LOCK:
-        if not _KERNEL:
-            import numba
-
-            global _add_feature, _finish, _hash_text
-            _add_feature = numba.njit(cache=True, nogil=True, inline="always")(_add_feature)
-            _finish = numba.njit(cache=True, nogil=True)(_finish)
-            _hash_text = numba.njit(cache=True, nogil=True)(_hash_text)
-            _KERNEL.append(_hash_text)
-            _KERNEL.append(_finish)
-            _KERNEL.append(numba.njit(cache=True, nogil=True)(_hash_folded))
-    return _KERNEL[0]
+    return cast(Callable[..., None], _HASHING()[0])
 
 
 def finish_kernel() -> Callable[[npt.NDArray[np.float64]], None]:
     """The numba-compiled sublinear-tf + L2 step that `hashing_kernel()` ends with."""
-    hashing_kernel()
-    return _KERNEL[1]
+    return cast(Callable[[npt.NDArray[np.float64]], None], _HASHING()[1])
 
 
 def folded_kernel() -> Callable[..., None]:
     """The numba-compiled `_hash_folded`: `_hash_text` at two sizes, finished, in one call."""
-    hashing_kernel()
-    return _KERNEL[2]
+    return cast(Callable[..., None], _HASHING()[2])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,27 +287,20 @@ def _index_top_k(idx, dist, index_rows, alive, owners, k, out_owner, out_sim):
     return _merge_top_k(rows, sims, alive, owners, k, out_owner, out_sim)
 
 
-_MERGE: list[Callable[..., npt.NDArray[np.int64]]] = []
+def _compile_merge() -> tuple[Any, ...]:
+    global _merge_top_k
+    _merge_top_k = njit(_merge_top_k)
+    return _merge_top_k, njit(_index_top_k)
+
+
+_MERGE = LazyKernels(_compile_merge)
 
 
 def merge_kernel() -> Callable[..., npt.NDArray[np.int64]]:
     """The numba-compiled `_merge_top_k` (compiled once per process, cached on disk)."""
-    _compile_merge()
-    return _MERGE[0]
+    return cast(Callable[..., npt.NDArray[np.int64]], _MERGE()[0])
 
 
 def index_merge_kernel() -> Callable[..., npt.NDArray[np.int64]]:
     """The numba-compiled `_index_top_k`: an index search's raw output merged in one call."""
-    _compile_merge()
-    return _MERGE[1]
-
-
-def _compile_merge() -> None:
-    with _KERNEL_LOCK:
-        if not _MERGE:
-            import numba
-
-            global _merge_top_k
-            _merge_top_k = numba.njit(cache=True, nogil=True)(_merge_top_k)
-            _MERGE.append(_merge_top_k)
-            _MERGE.append(numba.njit(cache=True, nogil=True)(_index_top_k))
+    return cast(Callable[..., npt.NDArray[np.int64]], _MERGE()[1])

@@ -46,6 +46,7 @@ from urllib.parse import unquote
 import numpy as np
 import numpy.typing as npt
 
+from app._jit import LazyKernels, njit
 from app.errors import ConfigError
 
 __all__ = [
@@ -1327,16 +1328,12 @@ def _decodable_letters(data, rot13_hashes, reversed_hashes, out):
         i = j
 
 
-_KERNELS: list[Any] = []
+_KERNELS = LazyKernels(lambda: (njit(_decodable_letters),))
 
 
 def _decodable_letters_kernel() -> Any:
     """`_decodable_letters` compiled with numba (once per process, cached on disk)."""
-    if not _KERNELS:
-        import numba
-
-        _KERNELS.append(numba.njit(cache=True, nogil=True)(_decodable_letters))
-    return _KERNELS[0]
+    return _KERNELS()[0]
 
 
 def _has_any(haystack: bytes, needles: Iterable[bytes]) -> bool:

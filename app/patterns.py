@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from app._jit import LazyKernels, njit
 from app._vectors import (
     FloatMatrix,
     dequantize_int8,
@@ -996,10 +997,6 @@ def _distinct_groups(
     return first[order].astype(np.int64), indptr, members
 
 
-_EXPAND: list[Any] = []
-_EXPAND_LOCK = threading.Lock()
-
-
 def _expand_groups_py(idx, dist, indptr, members):
     # each hit (a distinct vector) becomes every position holding it, in hit order; rows are
     # as wide as the widest expansion (a dead copy must not crowd out a live one), and -1
@@ -1028,13 +1025,11 @@ def _expand_groups_py(idx, dist, indptr, members):
     return out_idx, out_dist
 
 
-def _expand_kernel() -> Any:
-    with _EXPAND_LOCK:
-        if not _EXPAND:
-            import numba
+_EXPAND = LazyKernels(lambda: (njit(_expand_groups_py),))
 
-            _EXPAND.append(numba.njit(cache=True, nogil=True)(_expand_groups_py))
-    return _EXPAND[0]
+
+def _expand_kernel() -> Any:
+    return _EXPAND()[0]
 
 
 def _pickle_index(index: Any, lock: threading.Lock) -> bytes:

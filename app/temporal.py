@@ -54,7 +54,6 @@ import hashlib
 import math
 import re
 import struct
-import threading
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
@@ -65,6 +64,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from app._jit import LazyKernels, njit
 from app.errors import ConfigError, DetectorError
 
 __all__ = [
@@ -398,25 +398,17 @@ def _sign_bits(sides: Any) -> int:
     return bits
 
 
-_KERNELS: list[Callable[..., Any]] = []
-_KERNELS_LOCK = threading.Lock()
+def _compile_kernels() -> tuple[Any, ...]:
+    global _ramp, _popcount, _bisect_left, _bisect_right
+    _ramp = njit(_ramp, inline=True)
+    _popcount = njit(_popcount, inline=True)
+    _bisect_left = njit(_bisect_left, inline=True)
+    _bisect_right = njit(_bisect_right, inline=True)
+    return njit(_observe_history), njit(_sign_bits)
 
 
-def _kernels() -> list[Callable[..., Any]]:
-    """The numba-compiled `_observe_history` and `_sign_bits` (compiled once, cached on disk)."""
-    with _KERNELS_LOCK:
-        if not _KERNELS:
-            import numba
-
-            global _ramp, _popcount, _bisect_left, _bisect_right
-            jit_inline = numba.njit(cache=True, nogil=True, inline="always")
-            _ramp = jit_inline(_ramp)
-            _popcount = jit_inline(_popcount)
-            _bisect_left = jit_inline(_bisect_left)
-            _bisect_right = jit_inline(_bisect_right)
-            _KERNELS.append(numba.njit(cache=True, nogil=True)(_observe_history))
-            _KERNELS.append(numba.njit(cache=True, nogil=True)(_sign_bits))
-    return _KERNELS
+#: the numba-compiled `_observe_history` and `_sign_bits` (compiled once, cached on disk)
+_kernels = LazyKernels(_compile_kernels)
 
 
 def warm_up() -> None:
