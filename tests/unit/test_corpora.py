@@ -1,4 +1,4 @@
-"""Tests of app/corpora.py: extraction from (fake and real) wheels, dedup, determinism, files."""
+"""Tests of app/corpora/: extraction from (fake and real) wheels, dedup, determinism, files."""
 
 from __future__ import annotations
 
