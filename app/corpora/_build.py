@@ -135,6 +135,14 @@ _SOURCE_INFO: dict[str, tuple[PinnedWheel, str]] = {
 }
 
 
+def source_licenses() -> dict[str, str]:
+    """Each source's licence as training provenance records it: "<licence> (PyPI <name> <ver>)"."""
+    return {
+        source: f"{pin.license} (PyPI {pin.name} {pin.version})"
+        for source, (pin, _) in _SOURCE_INFO.items()
+    }
+
+
 def _readme(report: BuildReport, pins: Mapping[str, PinnedWheel]) -> str:
     lines = [
         "# Corpora built from pinned PyPI wheels",

@@ -1474,3 +1474,14 @@ def test_rebuild_from_real_wheels_matches_committed_later_files(tmp_path: Path) 
         assert (tmp_path / name).read_bytes() == (CORPORA / name).read_bytes(), name
     # most of the guardrails demo's jailbreaks are near copies of dev jailbreaks
     assert report.dropped_dev_near >= 20
+
+
+def test_source_licenses_name_every_shipped_source_and_its_pinned_wheel() -> None:
+    from app.corpora import PINNED_WHEELS, source_licenses
+
+    licenses = source_licenses()
+    shipped = {p.stem for p in (Path(__file__).parents[2] / "app/data/corpora").glob("*.jsonl")}
+    assert set(licenses) == shipped
+    pinned = {f"{w.license} (PyPI {w.name} {w.version})" for w in PINNED_WHEELS}
+    assert set(licenses.values()) <= pinned
+    assert licenses["deepteam_attacks"] == "Apache-2.0 (PyPI deepteam 1.0.10)"
