@@ -74,7 +74,12 @@ def data() -> np.ndarray:
 
 
 def vector_store(
-    embedder: HashingEmbedder, data: np.ndarray, *, quantize: bool = False, build: bool = True
+    embedder: HashingEmbedder,
+    data: np.ndarray,
+    *,
+    quantize: bool = False,
+    build: bool = True,
+    dedup: bool = False,
 ) -> PatternStore:
     store = PatternStore(
         embedder=embedder,
@@ -83,6 +88,7 @@ def vector_store(
         exact_below=100,
         n_jobs=1,
         window_chars=None,
+        dedup_index=dedup,
     )
     store.add([pattern(i) for i in range(len(data))], vectors=data)
     if build:
@@ -742,22 +748,6 @@ def with_clumps(data: np.ndarray) -> np.ndarray:
     return mixed[np.random.default_rng(5).permutation(len(mixed))]
 
 
-def dedup_store(
-    embedder: HashingEmbedder, data: np.ndarray, *, dedup: bool = True, quantize: bool = False
-) -> PatternStore:
-    store = PatternStore(
-        embedder=embedder,
-        n_neighbors=10,
-        quantize=quantize,
-        exact_below=100,
-        n_jobs=1,
-        dedup_index=dedup,
-    )
-    store.add([pattern(i) for i in range(len(data))], vectors=data)
-    store.build()
-    return store
-
-
 def tie_recall(results: list[list[PatternMatch]], data: np.ndarray, queries: np.ndarray) -> float:
     """Share of returned patterns whose exact similarity reaches the true 10th (ties count)."""
     sims = queries @ data.T
@@ -775,7 +765,7 @@ def test_dedup_index_has_one_vertex_per_distinct_vector(
     from app.patterns import _DistinctIndex
 
     rows = with_clumps(data)
-    store = dedup_store(embedder, rows)
+    store = vector_store(embedder, rows, dedup=True)
     index = store._generation.index
     assert isinstance(index, _DistinctIndex)
     assert index.inner._raw_data.shape[0] == len(data)  # the 74 copies add no vertex
@@ -797,7 +787,7 @@ def test_dedup_index_skips_dead_copies_and_survives_save_load(
     from app.patterns import _DistinctIndex
 
     rows = with_clumps(data)
-    store = dedup_store(embedder, rows)
+    store = vector_store(embedder, rows, dedup=True)
     copies = [i for i in range(len(rows)) if np.array_equal(rows[i], data[1])]
     assert len(copies) == 13
     store.remove([f"p{i}" for i in copies[:10]])
@@ -820,8 +810,8 @@ def test_dedup_index_without_copies_is_the_plain_index(
 ) -> None:
     from app.patterns import _DistinctIndex
 
-    plain = dedup_store(embedder, data, dedup=False, quantize=quantize)
-    dedup = dedup_store(embedder, data, dedup=True, quantize=quantize)
+    plain = vector_store(embedder, data, dedup=False, quantize=quantize)
+    dedup = vector_store(embedder, data, dedup=True, quantize=quantize)
     assert not isinstance(dedup._generation.index, _DistinctIndex)
     queries = near_queries(data, 40, seed=33)
     assert dedup.query(queries, k=10) == plain.query(queries, k=10)
@@ -831,7 +821,7 @@ def test_dedup_index_with_int8_codes(embedder: HashingEmbedder, data: np.ndarray
     from app.patterns import _DistinctIndex
 
     rows = with_clumps(data)
-    store = dedup_store(embedder, rows, quantize=True)
+    store = vector_store(embedder, rows, quantize=True, dedup=True)
     assert isinstance(store._generation.index, _DistinctIndex)
     queries = near_queries(rows, 60, seed=34)
     assert tie_recall(store.query(queries, k=10), rows, queries) >= INT8_RECALL_BOUND
@@ -841,7 +831,7 @@ def test_dedup_index_with_too_few_distinct_vectors_stays_exact(
     embedder: HashingEmbedder,
 ) -> None:
     rows = np.repeat(unit_rows(3, seed=35), 100, axis=0)  # 300 rows, 3 distinct vectors
-    store = dedup_store(embedder, rows)
+    store = vector_store(embedder, rows, dedup=True)
     assert store._generation.index is None
     assert store.n_delta_rows == 300
     (matches,) = store.query(rows[:1], k=5)
