@@ -563,16 +563,17 @@ class PatternStore:
         return thread
 
     def _build_index(self, rows: npt.NDArray[Any], *, progress: bool) -> Any:
+        index: Any = None
         if self.dedup_index:
             first, group_indptr, group_members = _distinct_groups(rows)
             if len(first) < len(rows):
                 if len(first) < max(self.exact_below, 4 * self.n_neighbors):
                     return None  # too few distinct vectors for a graph: the delta is exact
                 inner = self._build_nndescent(rows[first], progress=progress)
-                index: Any = _DistinctIndex(inner, group_indptr, group_members)
-                _query_index(index, np.eye(1, rows.shape[1], dtype=np.float32), 1, self.epsilon)
-                return index
-        index = self._build_nndescent(rows, progress=progress)
+                index = _DistinctIndex(inner, group_indptr, group_members)
+        if index is None:
+            index = self._build_nndescent(rows, progress=progress)
+        # one query compiles the search path (and the hit expansion) before the swap
         _query_index(index, np.eye(1, rows.shape[1], dtype=np.float32), 1, self.epsilon)
         return index
 
