@@ -122,6 +122,7 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 60.0) -> list[
             except TopicAlreadyExistsError:
                 pass  # another worker created them first
         await _wait_for_metadata(admin, {s.name for s in specs}, timeout_s)
+        await _wait_for_serving(settings, specs, timeout_s)
         if missing:
             log.info("created topics: %s", ", ".join(s.name for s in missing))
         return [s.name for s in missing]
@@ -146,3 +147,33 @@ async def _wait_for_metadata(admin: AIOKafkaAdminClient, names: set[str], timeou
             return
         await asyncio.sleep(0.2)
     raise BrokerError(f"topics did not get partition leaders in time: {sorted(names)}")
+
+
+async def _wait_for_serving(settings: Settings, specs: list[Any], timeout_s: float) -> None:
+    """Wait until the broker answers offset requests for every partition of `specs`.
+
+    A KRaft broker can list a new partition's leader in its metadata before it has created
+    the partition's log; a record produced in that gap is retried and lands, but a consumer
+    that starts then may not fetch from the partition. Asking each leader for its offsets
+    closes the gap: it only answers once the partition is there.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    tps = [TopicPartition(s.name, p) for s in specs for p in range(s.partitions)]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    await consumer.start()
+    try:
+        while True:
+            try:
+                await asyncio.wait_for(consumer.end_offsets(tps), 10.0)
+                return
+            except Exception as exc:  # noqa: BLE001 - not leader yet, unknown partition, timeout
+                if loop.time() > deadline:
+                    raise BrokerError(f"topic partitions not served in time: {exc}") from exc
+                await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
