@@ -1,5 +1,8 @@
 """`verify_prompts`: aimds.verification (the Lean verification topic) → decisions | deadletter.
 
+A BLOCK for a violated content policy is also sent to aimds.feedback as a confirmed attack
+(`app.learning.verifier_feedback`), where the learn agent may turn it into a pattern.
+
 Each request becomes a proof obligation in the core (`Pipeline.verify`), run in a worker
 thread with a per-obligation time budget; on timeout the decision is ESCALATE with that
 reason. Undecodable requests are dead-lettered.
@@ -15,6 +18,7 @@ from typing import Any
 from agents._deadletter import send_dead_letter
 from app.decisions import parse_verification_request
 from app.errors import ParseError
+from app.learning import verifier_feedback
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,9 @@ def register(aimds: Any) -> Any:
             log.warning("verification of prompt %s timed out after %ss", prompt.id, timeout_s)
             record = pipeline.timeout_decision(prompt, screen, timeout_s)
         await out.send("decisions", message.key, record)
+        confirmed = verifier_feedback(record, prompt.text)
+        if confirmed is not None:  # stage 6: a prover-confirmed attack is learned
+            await out.send("feedback", prompt.id.encode(), confirmed)
 
     @app.agent(aimds.topics.verification, name="verify_prompts")
     async def verify_prompts(stream: Any) -> None:

@@ -2,8 +2,10 @@
 
     aimds broker start|stop|status     local Kafka (KRaft) + Redis for development
     aimds topics create                create the AIMDS topics on the broker
-    aimds worker                       run the Faust worker (screen + verify agents)
+    aimds worker                       run the Faust worker (screen, verify, learn agents)
     aimds produce FILE|-               send prompts (JSONL records or plain text lines)
+    aimds feedback FILE|-              send analyst feedback: confirmed attacks to learn from
+    aimds keys generate --out DIR      the Ed25519 key pair that signs learned patterns
     aimds decisions                    print decisions (or --deadletter records)
     aimds replay FILE                  replay a historical log in timestamp order
     aimds scan FILE|-                  screen in-process, no broker: JSONL decisions out
@@ -25,6 +27,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -150,6 +153,48 @@ def cmd_produce(args: argparse.Namespace) -> int:
         ]
     sent = asyncio.run(send_all(settings, items))
     print(f"sent {sent} prompts to {settings.topic('prompts')}", file=sys.stderr)
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from app.kafka_io import open_lines, send_all
+    from app.records import parse_feedback
+    from topics.faust_topics import ensure_topics
+
+    settings = load_settings()
+    items = []
+    with open_lines(args.file) as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            stripped = line.strip()
+            if stripped.startswith("{"):
+                raw = stripped.encode()
+            else:  # a plain line is the text of a confirmed attack (or --label benign)
+                raw = orjson.dumps(
+                    {
+                        "prompt_id": f"cli-{n}",
+                        "label": args.label,
+                        "text": stripped,
+                        "source": args.source,
+                        "ts": time.time(),
+                    }
+                )
+            record = parse_feedback(raw, max_text_chars=settings.max_text_chars)  # fail early
+            items.append((record.prompt_id.encode(), raw, None))
+    asyncio.run(ensure_topics(settings))
+    sent = asyncio.run(send_all(settings, items, topic=settings.topic("feedback")))
+    print(f"sent {sent} feedback records to {settings.topic('feedback')}", file=sys.stderr)
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from app.learning import PatternSigner, generate_key_pair
+
+    private, public = generate_key_pair(args.out)
+    print(f"signing key {private} (AIMDS_PATTERN_SIGNING_KEY, the learn agent's host only)")
+    print(f"public key  {public} (AIMDS_PATTERN_TRUSTED_KEYS, every worker)")
+    print(f"key id      {PatternSigner.from_file(private).key_id}")
     return 0
 
 
@@ -409,6 +454,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--session", help="session id for every prompt (default: from the record, or 'cli')"
     )
     p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("feedback", help="send analyst feedback (confirmed attacks) to learn from")
+    p.add_argument("file", help="JSONL feedback records or plain text lines; - for stdin")
+    p.add_argument("--label", choices=["attack", "benign"], default="attack")
+    p.add_argument("--source", default="cli", help="analyst id recorded with plain lines")
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser("keys", help="create the Ed25519 key pair that signs learned patterns")
+    p.add_argument("action", choices=["generate"])
+    p.add_argument("--out", required=True, help="directory for pattern-signing.pem/.pub")
+    p.set_defaults(func=cmd_keys)
 
     p = sub.add_parser("decisions", help="print decisions from the decisions topic")
     p.add_argument("--follow", action="store_true", help="keep waiting for new decisions")

@@ -204,3 +204,37 @@ def build_pipeline(
     verifier = build_verifier(settings, redis=redis_client(settings) if use_redis else None)
     log.info("core pipeline ready in %.2fs", time.perf_counter() - started)
     return Pipeline(screener=screener, verifier=verifier, max_text_chars=settings.max_text_chars)
+
+
+def build_learning(settings: Settings, screener: Any) -> tuple[Any, Any]:
+    """Stage 6 for this worker: `(Learner or None, PatternFollower or None)`.
+
+    The learner needs the signing key; the follower needs trusted public keys (the signing
+    key's own public key when none are configured) and a screener with a pattern store.
+    Without them that part is off, and pattern updates are never applied unchecked.
+    """
+    from app.learning import Learner, PatternFollower, PatternSigner, UpdateVerifier
+
+    store = getattr(screener, "pattern_store", None)
+    signer = (
+        PatternSigner.from_file(settings.pattern_signing_key)
+        if settings.pattern_signing_key
+        else None
+    )
+    learner = None
+    if signer is not None:
+        benign = getattr(screener, "benign_similarity", None)
+        learner = Learner(signer, benign_similarity=benign)
+    follower = None
+    if store is not None:
+        if settings.trusted_key_paths:
+            verifier = UpdateVerifier.from_files(settings.trusted_key_paths)
+        elif signer is not None:
+            verifier = UpdateVerifier([signer.public_key])
+        else:
+            verifier = None
+        if verifier is not None:
+            follower = PatternFollower(
+                store, verifier, rebuild_after=settings.pattern_rebuild_after
+            )
+    return learner, follower

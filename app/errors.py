@@ -8,9 +8,11 @@ AimdsError
 │   ├── SchemaViolation    missing or wrong-typed fields
 │   ├── EmptyText          text empty or only whitespace
 │   ├── TextTooLarge       text above the configured limit
-│   └── DuplicatePrompt    a prompt id already seen for this session
+│   ├── DuplicatePrompt    a prompt id already seen for this session
+│   └── FeedbackRefused    a feedback record that may not become a pattern
 ├── DetectorError          a detector failed; the caller fails closed (ESCALATE)
 ├── PatternStoreError      pattern store load/save/index problems
+├── UpdateRefused          a pattern update with a missing, unknown or bad signature
 ├── PolicyError            a policy file that does not load or type-check (file, line)
 ├── ProverError            a prover that could not run
 │   └── ProverTimeout      an obligation that ran out of time
@@ -71,12 +73,22 @@ class DuplicatePrompt(ParseError):
     reason = "duplicate_prompt"
 
 
+class FeedbackRefused(ParseError):
+    """A valid feedback record that must not become a pattern (e.g. it reads as benign)."""
+
+    reason = "feedback_refused"
+
+
 class DetectorError(AimdsError):
     """A detector could not reach a result; callers must fail closed."""
 
 
 class PatternStoreError(AimdsError):
     """The pattern store could not load, save or query its index."""
+
+
+class UpdateRefused(AimdsError):
+    """A record on the patterns topic that is not signed by a trusted key (not applied)."""
 
 
 class PolicyError(AimdsError):

@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 class Outputs(Protocol):
     """Where agents send records; Kafka topics in the worker, a recorder in agent tests."""
 
-    async def send(self, topic: str, key: bytes | None, record: dict[str, Any]) -> None:
-        """Send one JSON record to `decisions`, `verification` or `deadletter`."""
+    async def send(self, topic: str, key: bytes | None, record: dict[str, Any] | None) -> None:
+        """Send one JSON record (None: a tombstone) to one of the AIMDS topics."""
 
 
 class TopicOutputs:
@@ -34,9 +34,10 @@ class TopicOutputs:
     def __init__(self, topics: Topics):
         self._topics = topics
 
-    async def send(self, topic: str, key: bytes | None, record: dict[str, Any]) -> None:
-        """Produce the record to the named AIMDS topic."""
-        await getattr(self._topics, topic).send(key=key, value=to_bytes(record))
+    async def send(self, topic: str, key: bytes | None, record: dict[str, Any] | None) -> None:
+        """Produce the record (None: a tombstone) to the named AIMDS topic."""
+        value = None if record is None else to_bytes(record)
+        await getattr(self._topics, topic).send(key=key, value=value)
 
 
 @dataclass
@@ -49,6 +50,10 @@ class AimdsApp:
     tables: Tables
     pipeline: Pipeline
     outputs: Outputs
+    #: stage 6: feedback → signed pattern updates (None: no signing key on this worker)
+    learner: Any = None
+    #: stage 6: applies `aimds.patterns` to this worker's store (None: no trusted key)
+    follower: Any = None
     agents: dict[str, Any] = field(default_factory=dict)
 
 
@@ -80,8 +85,17 @@ def create_app(
     *,
     pipeline: Pipeline,
     outputs: Outputs | None = None,
+    learning: tuple[Any, Any] | None = None,
 ) -> AimdsApp:
-    """Build the Faust app with every AIMDS topic, table and agent."""
+    """Build the Faust app with every AIMDS topic, table and agent.
+
+    `learning` is `(learner, follower)`; by default both come from the settings
+    (`app.core.build_learning`).
+    """
+    if learning is None:
+        from app.core import build_learning
+
+        learning = build_learning(settings, pipeline.screener)
     app = faust.App(settings.app_id, **faust_config(settings))
     topics = declare_topics(app, settings)
     tables = declare_tables(app, settings)
@@ -92,9 +106,12 @@ def create_app(
         tables=tables,
         pipeline=pipeline,
         outputs=outputs or TopicOutputs(topics),
+        learner=learning[0],
+        follower=learning[1],
     )
-    from agents import screen, verify
+    from agents import learn, screen, verify
 
     aimds.agents["screen_prompts"] = screen.register(aimds)
     aimds.agents["verify_prompts"] = verify.register(aimds)
+    aimds.agents.update(learn.register(aimds))
     return aimds

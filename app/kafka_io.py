@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -108,11 +108,36 @@ async def read_topic(
     expect: int | None = None,
     timeout_s: float | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Yield JSON records of `topic` (all partitions, no consumer group).
+    """Yield JSON records of `topic` (all partitions, no consumer group; a tombstone is `{}`).
 
     Without `follow`, stops once caught up with the end offsets seen at start. With
     `expect`, keeps reading until that many records arrived (or `timeout_s` passes).
     """
+    messages = read_messages(
+        settings,
+        topic,
+        from_beginning=from_beginning,
+        follow=follow,
+        expect=expect,
+        timeout_s=timeout_s,
+    )
+    try:
+        async for msg in messages:
+            yield orjson.loads(msg.value) if msg.value is not None else {}
+    finally:
+        await messages.aclose()
+
+
+async def read_messages(
+    settings: Settings,
+    topic: str,
+    *,
+    from_beginning: bool = True,
+    follow: bool = False,
+    expect: int | None = None,
+    timeout_s: float | None = None,
+) -> AsyncGenerator[Any, None]:
+    """Yield the raw messages (aiokafka `ConsumerRecord`s) of `topic`; see `read_topic`."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
         enable_auto_commit=False,
@@ -139,7 +164,7 @@ async def read_topic(
             for _tp, messages in batch.items():
                 for msg in messages:
                     seen += 1
-                    yield orjson.loads(msg.value) if msg.value is not None else {}
+                    yield msg
             if expect is not None:
                 if seen >= expect:
                     return

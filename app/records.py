@@ -81,6 +81,23 @@ def parse_timestamp(value: Any) -> float:
 
 def parse_prompt(raw: bytes | bytearray | memoryview | None, *, max_text_chars: int) -> Prompt:
     """Turn raw record bytes into a validated `Prompt` or raise a `ParseError` subclass."""
+    obj = _checked_object(raw, "prompt", max_text_chars=max_text_chars)
+    return Prompt(
+        id=obj["id"],
+        session_id=obj["session_id"],
+        text=obj["text"],
+        ts=parse_timestamp(obj["ts"]),
+        user_id=obj.get("user_id"),
+        tenant=obj.get("tenant"),
+        role=obj.get("role"),
+        metadata=obj.get("metadata") or {},
+    )
+
+
+def _checked_object(
+    raw: bytes | bytearray | memoryview | None, schema: str, *, max_text_chars: int
+) -> dict[str, Any]:
+    """Raw bytes to a JSON object valid under `schema` with a non-empty `text` (or ParseError)."""
     if raw is None:
         raise InvalidJson("record has no value (tombstone)")
     data = bytes(raw)
@@ -99,18 +116,38 @@ def parse_prompt(raw: bytes | bytearray | memoryview | None, *, max_text_chars: 
         # checked before schema validation so a huge text is not walked twice
         raise TextTooLarge(f"text has {len(text)} characters, the limit is {max_text_chars}")
     try:
-        validator("prompt")(obj)
+        validator(schema)(obj)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise SchemaViolation(f"{exc.name}: {exc.message}") from exc
     if not obj["text"].strip():
         raise EmptyText("text is empty or only whitespace")
-    return Prompt(
-        id=obj["id"],
-        session_id=obj["session_id"],
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """An analyst's or the verifier's label for a prompt, as read from `aimds.feedback`."""
+
+    prompt_id: str
+    label: str  # "attack" or "benign"
+    text: str
+    source: str  # analyst id, or "verifier"
+    ts: float
+    session_id: str | None = None
+    category: str | None = None
+    severity: float | None = None
+
+
+def parse_feedback(raw: bytes | bytearray | memoryview | None, *, max_text_chars: int) -> Feedback:
+    """Turn raw record bytes into a validated `Feedback` or raise a `ParseError` subclass."""
+    obj = _checked_object(raw, "feedback", max_text_chars=max_text_chars)
+    return Feedback(
+        prompt_id=obj["prompt_id"],
+        label=obj["label"],
         text=obj["text"],
+        source=obj["source"],
         ts=parse_timestamp(obj["ts"]),
-        user_id=obj.get("user_id"),
-        tenant=obj.get("tenant"),
-        role=obj.get("role"),
-        metadata=obj.get("metadata") or {},
+        session_id=obj.get("session_id"),
+        category=obj.get("category"),
+        severity=obj.get("severity"),
     )

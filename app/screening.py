@@ -64,7 +64,11 @@ class _FailClosed:
     """The `screen` entry point shared by screeners: time it, and fail closed on any error."""
 
     model_version: str
-    pattern_version: str
+
+    @property
+    def pattern_version(self) -> str:
+        """Version of the pattern set decisions are made with."""
+        return "none"
 
     def screen(
         self,
@@ -121,7 +125,6 @@ class RuleScreener(_FailClosed):
         self._allow_below = allow_below
         self._block_at = block_at
         self.model_version = model_version
-        self.pattern_version = "none"
 
     def new_session(self) -> Any:
         """Fresh per-session state (the rules-only screener keeps none)."""
@@ -245,7 +248,6 @@ class Screener(_FailClosed):
         self._planes = make_hyperplanes(self._fingerprint_dim, 64, seed=simhash_seed)
         self._folds = bool(getattr(embedder, "folds_to", lambda _: False)(store.embedder))
         self.model_version = model.version
-        self.pattern_version = store.version
         # explanation pieces that depend on the model only
         group_of = {"rules": 0, "pattern": 1, "text": 1, "norm": 2}
         self._feature_groups = tuple(group_of[n.split(".")[0]] for n in model.feature_names)
@@ -253,6 +255,23 @@ class Screener(_FailClosed):
         self._thresholds_text = (
             f"; thresholds allow<{model.allow_below:.3f} block>={model.block_at:.3f}"
         )
+
+    @property
+    def pattern_version(self) -> str:
+        """Version of the live pattern set (it changes as learned patterns arrive)."""
+        return str(self._store.version)
+
+    @property
+    def pattern_store(self) -> Any:
+        """The attack pattern store (learned patterns are added to it)."""
+        return self._store
+
+    def benign_similarity(self, text: str) -> float:
+        """Similarity of `text` to its nearest benign exemplar (0 without a benign store)."""
+        if self._benign is None:
+            return 0.0
+        found = self._benign.match_texts([text], k=1)[0]
+        return float(found[0].similarity) if found else 0.0
 
     # --- session state (temporal stage) ---------------------------------------------------
     def new_session(self) -> Any:

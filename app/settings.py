@@ -71,6 +71,14 @@ class Settings:
     #: trained fusion model and pattern store (empty = packaged artifacts)
     model_path: str = ""
     pattern_store_path: str = ""
+    #: Ed25519 private key (PEM) the learn agent signs pattern updates with; empty = this
+    #: worker does not turn feedback into patterns
+    pattern_signing_key: str = ""
+    #: public keys (PEM paths, comma-separated) whose pattern updates this worker applies;
+    #: empty = the signing key's own public key, or no updates at all without one
+    pattern_trusted_keys: str = ""
+    #: learned patterns in the exact delta buffer before the index is rebuilt in the background
+    pattern_rebuild_after: int = 256
     #: where the local broker/redis keep jars, data and logs
     home: str = dataclasses.field(default_factory=_default_home)
     #: Apache Kafka version of the local broker
@@ -123,6 +131,8 @@ class Settings:
                 "AIMDS_SCREEN_BATCH must be within 1..1024 and AIMDS_SCREEN_BATCH_WAIT_S "
                 "within (0, 10]"
             )
+        if self.pattern_rebuild_after < 1:
+            out.append("AIMDS_PATTERN_REBUILD_AFTER: must be >= 1")
         if not 0 <= self.web_port < 65536:
             out.append(f"AIMDS_WEB_PORT={self.web_port}: not a port")
         return out
@@ -137,6 +147,11 @@ class Settings:
         if suffix not in TOPIC_SUFFIXES:
             raise KeyError(suffix)
         return f"{self.topic_prefix}.{suffix}"
+
+    @property
+    def trusted_key_paths(self) -> list[str]:
+        """The public keys pattern updates are checked against (see `pattern_trusted_keys`)."""
+        return [p.strip() for p in self.pattern_trusted_keys.split(",") if p.strip()]
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""

@@ -2,7 +2,8 @@
 
 Each benchmark prints its own tables (with a baseline run in the same process) and writes its
 plots to perf/results/. The default sizes finish in about 20 minutes on 2 cores; `--full`
-adds the 100k-pattern index runs with both embedders and the semantic embedders' speed.
+adds the 100k-pattern index runs with both embedders, the semantic embedders' speed and
+the learning curve of stage 6 (after `make eval-dev`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ FULL = [
     ["perf.bench_index", "--embedder", "use"],
     ["perf.bench_index", "--embedder", "static"],
     ["perf.bench_embedders", "--speed"],
+    # needs build/dev-model (`make eval-dev`): the stage 6 learning curve
+    ["perf.bench_learning"],
 ]
 
 

@@ -18,13 +18,13 @@ class RecordingOutputs:
     """A real, small stand-in for the Kafka topics: keeps what agents send, per topic."""
 
     def __init__(self) -> None:
-        self.sent: dict[str, list[tuple[bytes | None, dict[str, Any]]]] = {}
+        self.sent: dict[str, list[tuple[bytes | None, dict[str, Any] | None]]] = {}
 
-    async def send(self, topic: str, key: bytes | None, record: dict[str, Any]) -> None:
+    async def send(self, topic: str, key: bytes | None, record: dict[str, Any] | None) -> None:
         self.sent.setdefault(topic, []).append((key, record))
 
     def records(self, topic: str) -> list[dict[str, Any]]:
-        return [r for _, r in self.sent.get(topic, [])]
+        return [r for _, r in self.sent.get(topic, []) if r is not None]
 
     async def wait_for(self, count: int, timeout_s: float = 10.0) -> None:
         """Wait until `count` records were sent in all: `put` returns once the agent has
@@ -37,12 +37,15 @@ class RecordingOutputs:
 
 
 def make_app(
-    pipeline: Pipeline | None = None, **settings: Any
+    pipeline: Pipeline | None = None,
+    *,
+    learning: tuple[Any, Any] = (None, None),
+    **settings: Any,
 ) -> tuple[AimdsApp, RecordingOutputs]:
     outputs = RecordingOutputs()
     s = Settings.from_env({}).replace(store="memory://", app_id="aimds-agent-test", **settings)
     pipeline = pipeline or Pipeline(screener=RuleScreener())
-    aimds = create_app(s, pipeline=pipeline, outputs=outputs)
+    aimds = create_app(s, pipeline=pipeline, outputs=outputs, learning=learning)
     aimds.faust.finalize()
     aimds.faust.flow_control.resume()
     return aimds, outputs

@@ -69,11 +69,16 @@ async def test_verification_decides_and_attaches_an_audit_trail() -> None:
             ),
             key=b"sess",
         )
-        await out.wait_for(2)
+        await out.wait_for(3)  # two decisions, and the confirmed attack as feedback
     by_id = {d["prompt_id"]: d for d in out.records("decisions")}
     assert by_id["benign"]["action"] == "ALLOW"
     assert by_id["attack"]["action"] == "BLOCK"
     assert by_id["attack"]["violated_policies"]
+    (confirmed,) = out.sent["feedback"]
+    assert confirmed[0] == b"attack"
+    assert_valid(confirmed[1], "feedback")
+    assert confirmed[1]["label"] == "attack" and confirmed[1]["source"] == "verifier"
+    assert confirmed[1]["text"].startswith("Ignore all previous instructions")
     for d in by_id.values():
         assert_valid(d, "decision")
         assert d["stage"] == "verification"

@@ -1,0 +1,99 @@
+"""Stage 6: `learn_from_feedback` (aimds.feedback → aimds.patterns | deadletter) and
+`follow_patterns` (aimds.patterns → this worker's pattern store).
+
+The learn agent runs where the signing key is (`AIMDS_PATTERN_SIGNING_KEY`); bad or refused
+feedback is dead-lettered for review. The follower runs on every worker with a trusted key:
+it reads the compacted patterns topic from the beginning (no consumer group, so every worker
+sees every update) and applies each verified record; a record that fails verification is
+logged and counted, and changes nothing. No learning logic lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from agents._deadletter import send_dead_letter
+from app.errors import ParseError, UpdateRefused
+from app.kafka_io import read_messages
+from app.records import parse_feedback
+
+log = logging.getLogger(__name__)
+
+#: seconds between attempts when the patterns topic cannot be read
+RETRY_S = 5.0
+
+
+def register(aimds: Any) -> dict[str, Any]:
+    """Register the learn agent and the pattern follower (each only when configured)."""
+    app, out, settings = aimds.faust, aimds.outputs, aimds.settings
+    registered: dict[str, Any] = {}
+    learner, follower = aimds.learner, aimds.follower
+
+    if learner is not None:
+
+        async def learn_one(event: Any) -> None:
+            feedback = parse_feedback(event.value, max_text_chars=settings.max_text_chars)
+            outcome = learner.learn(feedback)
+            await out.send("patterns", outcome.pattern_id.encode(), outcome.record)
+            log.info(
+                "feedback %s → %s (%s)", feedback.prompt_id, outcome.pattern_id, outcome.reason
+            )
+
+        @app.agent(aimds.topics.feedback, name="learn_from_feedback")
+        async def learn_from_feedback(stream: Any) -> None:
+            async for event in stream.events():
+                message = event.message
+                try:
+                    await learn_one(event)
+                except Exception as exc:  # noqa: BLE001 - one bad record must not stop the agent
+                    if not isinstance(exc, ParseError):
+                        log.exception(
+                            "learning from %s[%s]@%s failed",
+                            message.topic,
+                            message.partition,
+                            message.offset,
+                        )
+                    await send_dead_letter(out, event, stage="learn", error=exc)
+
+        registered["learn_from_feedback"] = learn_from_feedback
+
+    if follower is not None:
+
+        @app.task
+        async def follow_patterns() -> None:
+            topic = settings.topic("patterns")
+            while True:
+                try:
+                    async for msg in read_messages(settings, topic, follow=True):
+                        apply_one(msg)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - the worker keeps screening meanwhile
+                    log.exception("reading %s failed; retrying in %.0fs", topic, RETRY_S)
+                await asyncio.sleep(RETRY_S)
+
+        def apply_one(msg: Any) -> None:
+            try:
+                outcome = follower.apply(msg.key, msg.value)
+            except UpdateRefused as exc:
+                log.warning(
+                    "refused pattern update %s[%s]@%s: %s",
+                    msg.topic,
+                    msg.partition,
+                    msg.offset,
+                    exc,
+                )
+                return
+            log.info(
+                "pattern update %s@%s: %s (store %s)",
+                msg.key,
+                msg.offset,
+                outcome,
+                follower.store.version,
+            )
+
+        registered["follow_patterns"] = follow_patterns
+
+    return registered
