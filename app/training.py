@@ -238,12 +238,45 @@ def build_store(
     return store
 
 
-def fit_text_classifier(x: np.ndarray, y: np.ndarray, *, seed: int) -> tuple[np.ndarray, float]:
-    """Logistic regression over embeddings, classes balanced."""
+#: no source's attacks weigh more than this many rows when weights are learned: a corpus many
+#: times larger than the others would otherwise define "attack" for the classifier and the
+#: fusion on its own. 1,500 is about the largest attack source of the first three corpus
+#: rounds (verazuo, 1,442), so it only binds on a source larger than all of those.
+ATTACK_SOURCE_CAP = 1500
+
+
+def source_weights(labels: np.ndarray, groups: np.ndarray, cap: int | None) -> np.ndarray | None:
+    """Per-row weights that scale each source's attacks down to at most `cap` rows (None: all 1)."""
+    if cap is None:
+        return None
+    weights = np.ones(len(labels))
+    for source in sorted(set(groups[labels == 1].tolist())):
+        rows = (groups == source) & (labels == 1)
+        if rows.sum() > cap:
+            weights[rows] = cap / rows.sum()
+    return None if bool(np.all(weights == 1.0)) else weights
+
+
+def _balanced(y: np.ndarray, sample_weight: np.ndarray) -> np.ndarray:
+    """`sample_weight` times class weights that give both classes the same total weight."""
+    total = sample_weight.sum()
+    pos = max(sample_weight[y == 1].sum(), 1e-12)
+    neg = max(sample_weight[y == 0].sum(), 1e-12)
+    return sample_weight * np.where(y == 1, total / (2.0 * pos), total / (2.0 * neg))
+
+
+def fit_text_classifier(
+    x: np.ndarray, y: np.ndarray, *, seed: int, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    """Logistic regression over embeddings, classes balanced (by weight, with `sample_weight`)."""
     from sklearn.linear_model import LogisticRegression
 
-    clf = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000, random_state=seed)
-    clf.fit(x, y)
+    if sample_weight is None:
+        clf = LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000, random_state=seed)
+        clf.fit(x, y)
+    else:
+        clf = LogisticRegression(C=4.0, max_iter=2000, random_state=seed)
+        clf.fit(x, y, sample_weight=_balanced(y, sample_weight))
     return clf.coef_[0].astype(np.float64), float(clf.intercept_[0])
 
 
@@ -273,18 +306,24 @@ def fold_features(
     return out
 
 
-def fit_monotone_lr(z: np.ndarray, y: np.ndarray, *, c: float = 1.0) -> tuple[np.ndarray, float]:
+def fit_monotone_lr(
+    z: np.ndarray, y: np.ndarray, *, c: float = 1.0, sample_weight: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """Class-balanced L2 logistic regression with non-negative weights (L-BFGS-B).
 
     Every fusion feature is evidence for an attack, so its weight is constrained to be >= 0:
-    the model stays monotone and collinear features cannot cancel each other out.
+    the model stays monotone and collinear features cannot cancel each other out. With
+    `sample_weight` the classes are balanced by total weight.
     """
     from scipy.optimize import minimize
 
     n, d = z.shape
-    pos = max(1, int(y.sum()))
-    neg = max(1, n - pos)
-    weights = np.where(y == 1, n / (2.0 * pos), n / (2.0 * neg))
+    if sample_weight is None:
+        pos = max(1, int(y.sum()))
+        neg = max(1, n - pos)
+        weights = np.where(y == 1, n / (2.0 * pos), n / (2.0 * neg))
+    else:
+        weights = _balanced(y, sample_weight)
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = theta[:d], theta[d]
@@ -390,8 +429,13 @@ def train(
     review_fpr: float = 0.05,
     seed: int = 0,
     progress: bool = True,
+    attack_source_cap: int | None = ATTACK_SOURCE_CAP,
 ) -> dict[str, Any]:
-    """Train on every source of `data_dirs` but `holdout`; write the pattern pack and model."""
+    """Train on every source of `data_dirs` but `holdout`; write the pattern pack and model.
+
+    Every attack row is a pattern; in the learned weights (text classifier and fusion) a
+    source's attacks count as at most `attack_source_cap` rows.
+    """
     started = time.monotonic()
     dirs = [Path(data_dirs)] if isinstance(data_dirs, (str, Path)) else [Path(d) for d in data_dirs]
     all_rows = [row for d in dirs for row in load_rows(d)] + [
@@ -410,6 +454,8 @@ def train(
         sorted(set(groups)),
         list(holdout),
     )
+    weights = source_weights(labels, groups, attack_source_cap)
+    capped = [] if weights is None else sorted(set(groups[weights < 1].tolist()))
     prepared = prepare(rows, embedder, classifier_embedder, progress=progress)
     curated = load_curated_patterns()
 
@@ -436,7 +482,10 @@ def train(
                 progress=False,
             )
             coef, intercept = fit_text_classifier(
-                prepared.canonical[train_idx], labels[train_idx], seed=seed
+                prepared.canonical[train_idx],
+                labels[train_idx],
+                seed=seed,
+                sample_weight=None if weights is None else weights[train_idx],
             )
             oof[idx] = fold_features(
                 idx,
@@ -452,6 +501,7 @@ def train(
     x_all = np.vstack(copies)
     y_all = np.concatenate([labels, labels])
     row_of = np.concatenate([np.arange(len(rows)), np.arange(len(rows))])
+    w_all = None if weights is None else weights[row_of]
 
     mean = x_all.mean(axis=0)
     scale = x_all.std(axis=0)
@@ -462,13 +512,17 @@ def train(
     fused_oof = np.zeros(len(y_all))
     for idx_rows in random_folds:
         test = np.isin(row_of, idx_rows)
-        coef, intercept = fit_monotone_lr(z[~test], y_all[~test])
+        coef, intercept = fit_monotone_lr(
+            z[~test], y_all[~test], sample_weight=None if w_all is None else w_all[~test]
+        )
         fused_oof[test] = _predict(z[test], coef, intercept)
     allow_below, block_at = choose_thresholds(
         fused_oof, y_all, block_fpr=block_fpr, review_fpr=review_fpr
     )
-    final_coef, final_intercept = fit_monotone_lr(z, y_all)
-    text_coef, text_intercept = fit_text_classifier(prepared.canonical, labels, seed=seed)
+    final_coef, final_intercept = fit_monotone_lr(z, y_all, sample_weight=w_all)
+    text_coef, text_intercept = fit_text_classifier(
+        prepared.canonical, labels, seed=seed, sample_weight=weights
+    )
     folds = source_folds
     labels_oof = y_all
     half = len(rows)
@@ -518,6 +572,13 @@ def train(
             "pattern_pack": len(pack),
             "out_of_fold": oof_metrics,
             "seed": seed,
+            # only when the cap binds, so models trained without a capped source keep their
+            # version (the version hashes the provenance)
+            **(
+                {"attack_source_cap": {"rows": attack_source_cap, "sources": capped}}
+                if capped
+                else {}
+            ),
         },
     )
     out_dir.mkdir(parents=True, exist_ok=True)
