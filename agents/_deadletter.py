@@ -1,10 +1,14 @@
-"""The one way an agent dead-letters a Kafka event: its raw bytes, where it came from, why."""
+"""The one way an agent dead-letters a Kafka event: its raw bytes, where it came from, why;
+and the per-event loop of agents whose records stand alone."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.decisions import dead_letter
+from app.errors import ParseError
 
 
 async def send_dead_letter(out: Any, event: Any, *, stage: str, error: BaseException) -> None:
@@ -23,3 +27,29 @@ async def send_dead_letter(out: Any, event: Any, *, stage: str, error: BaseExcep
             offset=message.offset,
         ),
     )
+
+
+async def handle_each(
+    stream: Any,
+    handle: Callable[[Any], Awaitable[None]],
+    *,
+    out: Any,
+    stage: str,
+    log: logging.Logger,
+) -> None:
+    """`handle` every event of `stream`; a failure is dead-lettered and the loop goes on.
+
+    A Faust agent that raises has its event acknowledged anyway, so the dead-letter record is
+    the only trace of a failure. Bad input (`ParseError`) is expected and not logged as an
+    error; anything else is.
+    """
+    async for event in stream.events():
+        try:
+            await handle(event)
+        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the agent
+            if not isinstance(exc, ParseError):
+                message = event.message
+                log.exception(
+                    "%s: %s[%s]@%s failed", stage, message.topic, message.partition, message.offset
+                )
+            await send_dead_letter(out, event, stage=stage, error=exc)

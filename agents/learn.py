@@ -14,8 +14,8 @@ import asyncio
 import logging
 from typing import Any
 
-from agents._deadletter import send_dead_letter
-from app.errors import ParseError, UpdateRefused
+from agents._deadletter import handle_each
+from app.errors import UpdateRefused
 from app.kafka_io import read_messages
 from app.records import parse_feedback
 
@@ -43,19 +43,7 @@ def register(aimds: Any) -> dict[str, Any]:
 
         @app.agent(aimds.topics.feedback, name="learn_from_feedback")
         async def learn_from_feedback(stream: Any) -> None:
-            async for event in stream.events():
-                message = event.message
-                try:
-                    await learn_one(event)
-                except Exception as exc:  # noqa: BLE001 - one bad record must not stop the agent
-                    if not isinstance(exc, ParseError):
-                        log.exception(
-                            "learning from %s[%s]@%s failed",
-                            message.topic,
-                            message.partition,
-                            message.offset,
-                        )
-                    await send_dead_letter(out, event, stage="learn", error=exc)
+            await handle_each(stream, learn_one, out=out, stage="learn", log=log)
 
         registered["learn_from_feedback"] = learn_from_feedback
 

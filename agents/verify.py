@@ -15,9 +15,8 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from agents._deadletter import send_dead_letter
+from agents._deadletter import handle_each
 from app.decisions import parse_verification_request
-from app.errors import ParseError
 from app.learning import verifier_feedback
 
 log = logging.getLogger(__name__)
@@ -50,18 +49,6 @@ def register(aimds: Any) -> Any:
 
     @app.agent(aimds.topics.verification, name="verify_prompts")
     async def verify_prompts(stream: Any) -> None:
-        async for event in stream.events():
-            message = event.message
-            try:
-                await verify_one(event)
-            except Exception as exc:  # noqa: BLE001 - one bad request must not stop the agent
-                if not isinstance(exc, ParseError):
-                    log.exception(
-                        "verifying %s[%s]@%s failed",
-                        message.topic,
-                        message.partition,
-                        message.offset,
-                    )
-                await send_dead_letter(out, event, stage="verify", error=exc)
+        await handle_each(stream, verify_one, out=out, stage="verify", log=log)
 
     return verify_prompts
