@@ -31,6 +31,7 @@ columns are latency ratios against it, measured in the same process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import os
@@ -86,6 +87,7 @@ class Row:
     p99_far_us: float
     median_ratio: float
     p99_ratio: float
+    p99_each_us: tuple[float, ...] = ()
 
 
 def rss_bytes() -> int:
@@ -180,6 +182,11 @@ def index_nbytes(index: Any) -> int:
     if groups is not None:  # dedup_index: the distinct-vector index plus its copy groups
         total += groups.nbytes + index.group_indptr.nbytes
         index = index.inner
+    codes = getattr(index, "codes", None)
+    if codes is not None:  # search_kernel="int8": codes, scales and search workspaces
+        total += codes.nbytes + index.scales.nbytes + index.visited.nbytes
+        total += index.heap_d.nbytes + index.heap_v.nbytes + index.pending.nbytes
+        index = index.inner
     for name in ("_raw_data", "_quantized_data", "_quantized_inv_norms", "_vertex_order"):
         arr = getattr(index, name, None)
         if isinstance(arr, np.ndarray) and arr.strides and arr.strides[0] != 0:
@@ -193,51 +200,32 @@ def index_nbytes(index: Any) -> int:
     return total
 
 
-def run_one(
+def measure(
+    store: PatternStore,
     data: np.ndarray,
     queries: np.ndarray,
     truth: np.ndarray,
     *,
-    form: str,
+    label: str,
     n_neighbors: int,
     epsilons: Sequence[float],
-    search_ks: Sequence[int] = (10,),
-    repeats: int = 1,
-    dedup: bool = False,
-    embedder: Any,
-    save_to: Path | None,
-    screen_texts: dict[str, list[str]] | None = None,
-    screening: dict[str, tuple[float, float]] | None = None,
-    index_options: dict[str, Any] | None = None,
+    search_ks: Sequence[int],
+    repeats: int,
+    build_s: float,
+    rss_total: int,
+    idx_bytes: int,
+    baseline: Sequence[Row] = (),
 ) -> list[Row]:
-    quantize = form == "int8"
-    options = dict(index_options or {})
-    if form == "int8-rerank":
-        options["quantization"] = "int8"  # float rows kept: int8 search, float re-ranking
-    store = PatternStore(
-        embedder=embedder,
-        n_neighbors=n_neighbors,
-        quantize=quantize,
-        n_jobs=None,
-        window_chars=None,  # patterns arrive as vectors; the screening part sets windows
-        index_options=options,
-        dedup_index=dedup,
-    )
-    label = f"{form} dedup" if dedup else form
-    patterns = [
-        Pattern(f"p{i}", "-", "instruction_override", 0.8, "bench") for i in range(len(data))
-    ]
-    rss0 = rss_bytes()
-    store.add(patterns, vectors=data)
-    started = time.perf_counter()
-    store.build(progress=False)
-    build_s = time.perf_counter() - started
-    rss_total = rss_bytes() - rss0
-    index = store._generation.index
-    idx_bytes = index_nbytes(index)
+    """Single-query latency, batch throughput and recall of `store` over the (k, ε) grid.
+
+    The × columns compare with `baseline` (the same grid point of another search over the
+    same index, measured in this process) or, without one, with this grid's first row.
+    """
     rows: list[Row] = []
     half = len(queries) // 2
-    for search_k, epsilon in [(sk, eps) for sk in search_ks for eps in epsilons]:
+    grid = [(sk, eps) for sk in search_ks for eps in epsilons]
+    for point, (search_k, epsilon) in enumerate(grid):
+        first = baseline[point] if baseline else (rows[0] if rows else None)
         store.min_search_k = search_k
         store.epsilon = epsilon
         store.query(queries[:5], k=10)
@@ -292,10 +280,74 @@ def run_one(
                 p99_best_us=float(np.percentile(best, 99)) * 1e6,
                 p99_near_us=float(np.percentile(best[:half], 99)) * 1e6,
                 p99_far_us=float(np.percentile(best[half:], 99)) * 1e6,
-                median_ratio=median_us / rows[0].median_us if rows else 1.0,
-                p99_ratio=p99_us / rows[0].p99_us if rows else 1.0,
+                median_ratio=median_us / first.median_us if first else 1.0,
+                p99_ratio=p99_us / first.p99_us if first else 1.0,
+                p99_each_us=tuple(float(np.percentile(t, 99)) * 1e6 for t in per_query),
             )
         )
+    return rows
+
+
+def run_one(
+    data: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    *,
+    form: str,
+    n_neighbors: int,
+    epsilons: Sequence[float],
+    search_ks: Sequence[int] = (10,),
+    repeats: int = 1,
+    dedup: bool = False,
+    embedder: Any,
+    save_to: Path | None,
+    screen_texts: dict[str, list[str]] | None = None,
+    screening: dict[str, tuple[float, float]] | None = None,
+    index_options: dict[str, Any] | None = None,
+    extra_kernels: Sequence[str] = (),
+    save_kernels_to: Path | None = None,
+) -> list[Row]:
+    """Build one store, measure it; then the same graph under each of `extra_kernels`."""
+    quantize = form == "int8"
+    options = dict(index_options or {})
+    if form == "int8-rerank":
+        options["quantization"] = "int8"  # float rows kept: int8 search, float re-ranking
+    store = PatternStore(
+        embedder=embedder,
+        n_neighbors=n_neighbors,
+        quantize=quantize,
+        n_jobs=None,
+        window_chars=None,  # patterns arrive as vectors; the screening part sets windows
+        index_options=options,
+        dedup_index=dedup,
+        search_kernel="int8" if form == "int8-kernel" else "pynndescent",
+    )
+    label = f"{form} dedup" if dedup else form
+    patterns = [
+        Pattern(f"p{i}", "-", "instruction_override", 0.8, "bench") for i in range(len(data))
+    ]
+    rss0 = rss_bytes()
+    store.add(patterns, vectors=data)
+    started = time.perf_counter()
+    store.build(progress=False)
+    build_s = time.perf_counter() - started
+    rss_total = rss_bytes() - rss0
+    index = store._generation.index
+    idx_bytes = index_nbytes(index)
+    rows = measure(
+        store,
+        data,
+        queries,
+        truth,
+        label=label,
+        n_neighbors=n_neighbors,
+        epsilons=epsilons,
+        search_ks=search_ks,
+        repeats=repeats,
+        build_s=build_s,
+        rss_total=rss_total,
+        idx_bytes=idx_bytes,
+    )
     store.min_search_k = search_ks[0]
     if screen_texts is not None and screening is not None:
         store.epsilon = epsilons[0]
@@ -317,8 +369,47 @@ def run_one(
     if save_to is not None:
         store.epsilon = epsilons[0]
         store.save(save_to)
+    baseline = list(rows)
+    for kernel in extra_kernels:
+        # the same pynndescent graph and tree, walked by another search kernel
+        rss0 = rss_bytes()
+        started = time.perf_counter()
+        swapped = with_search_kernel(store._generation.index, kernel)
+        wrap_s = time.perf_counter() - started
+        store._generation = dataclasses.replace(store._generation, index=swapped)
+        store.search_kernel = kernel
+        rows += measure(
+            store,
+            data,
+            queries,
+            truth,
+            label=f"{label} {kernel}-kernel",
+            n_neighbors=n_neighbors,
+            epsilons=epsilons,
+            search_ks=search_ks,
+            repeats=repeats,
+            build_s=build_s + wrap_s,
+            rss_total=rss_total + rss_bytes() - rss0,
+            idx_bytes=index_nbytes(swapped),
+            baseline=baseline,
+        )
+        if save_kernels_to is not None:
+            store.epsilon = epsilons[0]
+            store.min_search_k = search_ks[0]
+            store.save(save_kernels_to)
     del store, index
     return rows
+
+
+def with_search_kernel(index: Any, kernel: str) -> Any:
+    """`index` (a built pynndescent index, maybe in a dedup wrapper) searched by `kernel`."""
+    from app.patterns import _CodeIndex, _DistinctIndex
+
+    if kernel != "int8":
+        raise ValueError(f"unknown search kernel {kernel!r}")
+    if isinstance(index, _DistinctIndex):
+        return _DistinctIndex(_CodeIndex(index.inner), index.group_indptr, index.group_members)
+    return _CodeIndex(index)
 
 
 STARTUP_SCRIPT = r"""
@@ -379,7 +470,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--epsilons", default="0.0,0.1,0.2")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument(
-        "--forms", default="float32,int8", help="float32, int8 (codes only), int8-rerank"
+        "--forms",
+        default="float32,int8",
+        help="float32, int8 (codes only), int8-rerank, int8-kernel (search_kernel='int8';"
+        " next to float32 it searches the float32 build's graph)",
     )
     parser.add_argument(
         "--search-k",
@@ -444,7 +538,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             data = synth_patterns(pattern_base, n, seed=n)
             queries = make_queries(query_base, data, args.queries, seed=1)
             truth = exact_top10(data, queries)
-            for form in args.forms.split(","):
+            forms = args.forms.split(",")
+            # with float32 also asked for, int8-kernel searches the float32 build's own graph
+            paired = "int8-kernel" in forms and "float32" in forms
+            for form in forms:
+                if paired and form == "int8-kernel":
+                    continue
+                extra = ("int8",) if paired and form == "float32" else ()
                 for n_neighbors in neighbors:
                     print(f"building {n:,} {form} n_neighbors={n_neighbors} ...", flush=True)
                     save_to = Path(tmp) / f"{n}-{form}-{n_neighbors}"
@@ -463,10 +563,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                         screen_texts=screen_texts if n_neighbors == neighbors[0] else None,
                         screening=screening,
                         index_options=json.loads(args.index_options),
+                        extra_kernels=extra,
+                        save_kernels_to=save_to.with_name(save_to.name + "-kernel"),
                     )
                     label = f"{form} dedup" if args.dedup else form
                     startups[f"{n:,} {label} nn={n_neighbors}"] = startup(save_to)
-                    for r in rows[-len(epsilons) * len(search_ks) :]:
+                    if extra:
+                        startups[f"{n:,} {label} int8-kernel nn={n_neighbors}"] = startup(
+                            save_to.with_name(save_to.name + "-kernel")
+                        )
+                    for r in rows[-len(epsilons) * len(search_ks) * (1 + len(extra)) :]:
                         print(f"  partial: {r}", file=sys.stderr, flush=True)
             del data
 
@@ -475,9 +581,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "| patterns | form | n_neighbors | search k | epsilon | build s | build RSS bytes/pattern |"
         " index bytes/pattern | single median µs | single p99 µs | × baseline median / p99 |"
         " p99 best-of-repeats µs | p99 near / far µs | batch q/s | recall@10 |"
-        " near | far | top-1 sim near | recall@10 ties-aware |"
+        " near | far | top-1 sim near | recall@10 ties-aware | p99 of each repeat µs |"
     )
-    print("| --- " * 19 + "|")
+    print("| --- " * 20 + "|")
     for r in rows:
         print(
             f"| {r.size:,} | {r.form} | {r.n_neighbors} | {r.search_k} | {r.epsilon:g} |"
@@ -486,9 +592,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             f" {r.p99_best_us:,.0f} | {r.p99_near_us:,.0f} / {r.p99_far_us:,.0f} |"
             f" {r.batch_qps:,.0f} | {r.recall10:.3f} | {r.recall10_near:.3f} |"
             f" {r.recall10_far:.3f} | {r.top1_near:.3f} | {r.recall10_ties:.3f} |"
+            f" {' / '.join(f'{x:,.0f}' for x in r.p99_each_us)} |"
         )
     print(
-        "\n(× baseline: against the first row of the same index; near / far: p99 of the"
+        "\n(× baseline: against the first row of the same index, or for a -kernel row against"
+        " the same search k and epsilon of the index it searches; near / far: p99 of the"
         " best-of-repeats time for the near-variant and the unseen-window queries)"
     )
     print("\n## screening one prompt: embed (+ windows) + query + merge, one thread (µs)\n")

@@ -855,3 +855,163 @@ def test_expand_groups_kernel() -> None:
         np.full((1, 3), -1, dtype=np.int32), dist[:1, :3], indptr, members
     )
     assert out_idx.shape == (1, 0)
+
+
+# -- search_kernel="int8": pynndescent's graph walked by int8 codes, re-ranked in float32 ------
+
+
+def kernel_store(
+    embedder: HashingEmbedder,
+    data: np.ndarray,
+    *,
+    kernel: str = "int8",
+    dedup: bool = False,
+    epsilon: float = 0.1,
+    min_search_k: int = 10,
+    n_neighbors: int = 10,
+    index_options: dict[str, float] | None = None,
+) -> PatternStore:
+    store = PatternStore(
+        embedder=embedder,
+        n_neighbors=n_neighbors,
+        index_options=index_options,
+        exact_below=100,
+        n_jobs=1,
+        window_chars=None,
+        dedup_index=dedup,
+        epsilon=epsilon,
+        min_search_k=min_search_k,
+        search_kernel=kernel,
+    )
+    store.add([pattern(i) for i in range(len(data))], vectors=data)
+    store.build()
+    return store
+
+
+def code_index(store: PatternStore) -> object:
+    from app.patterns import _DistinctIndex
+
+    index = store._generation.index
+    return index.inner if isinstance(index, _DistinctIndex) else index
+
+
+@pytest.mark.parametrize(("dedup", "min_search_k"), [(False, 10), (False, 30), (True, 10)])
+def test_int8_kernel_recall_and_exact_similarities(
+    embedder: HashingEmbedder, data: np.ndarray, dedup: bool, min_search_k: int
+) -> None:
+    from app.patterns import _CodeIndex
+
+    rows = with_clumps(data) if dedup else data
+    store = kernel_store(embedder, rows, dedup=dedup, min_search_k=min_search_k)
+    assert isinstance(code_index(store), _CodeIndex)
+    plain = kernel_store(
+        embedder, rows, kernel="pynndescent", dedup=dedup, min_search_k=min_search_k
+    )
+    queries = near_queries(rows, 60, seed=41)
+    results = store.query(queries, k=10)
+    # the same graph, searched by codes: as good as pynndescent's own search (small slack)
+    assert (
+        tie_recall(results, rows, queries)
+        >= tie_recall(plain.query(queries, k=10), rows, queries) - 0.02
+    )
+    assert tie_recall(results, rows, queries) >= 0.8
+    for q, matches in enumerate(results):
+        assert len(matches) == 10
+        for match in matches:
+            exact = float(queries[q] @ rows[int(match.pattern_id[1:])])
+            assert match.similarity == pytest.approx(exact, abs=1e-5)  # re-ranked in float32
+        sims = [m.similarity for m in matches]
+        assert sims == sorted(sims, reverse=True)
+    assert store.query(queries, k=10) == results  # no state leaks from one query to the next
+
+
+def test_int8_kernel_with_a_wide_epsilon_is_exact(
+    embedder: HashingEmbedder, data: np.ndarray
+) -> None:
+    # a bound this loose expands every reachable vertex; an undiversified graph of 15
+    # neighbours is connected here, so the 30 best by codes hold the 10 best, and the float
+    # re-rank picks them exactly
+    store = kernel_store(
+        embedder,
+        data,
+        epsilon=50.0,
+        min_search_k=30,
+        n_neighbors=15,
+        index_options={"diversify_prob": 0.0, "pruning_degree_multiplier": 3.0},
+    )
+    queries = near_queries(data, 30, seed=42)
+    truth = exact_top(data, queries, 10)
+    for q, matches in enumerate(store.query(queries, k=10)):
+        assert {int(m.pattern_id[1:]) for m in matches} == set(truth[q].tolist())
+
+
+def test_int8_kernel_round_trip(
+    tmp_path: Path, embedder: HashingEmbedder, data: np.ndarray
+) -> None:
+    from app.patterns import _CodeIndex
+
+    store = kernel_store(embedder, with_clumps(data), dedup=True)
+    store.save(tmp_path / "k")
+    manifest = json.loads((tmp_path / "k" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["settings"]["search_kernel"] == "int8"
+    loaded = PatternStore.load(tmp_path / "k", embedder=embedder)
+    assert loaded.search_kernel == "int8"
+    assert isinstance(code_index(loaded), _CodeIndex)
+    queries = near_queries(data, 30, seed=43)
+    assert loaded.query(queries, k=10) == store.query(queries, k=10)
+
+
+def test_int8_kernel_returns_empty_slots_past_the_index_size(embedder: HashingEmbedder) -> None:
+    from app.patterns import _CodeIndex
+
+    rows = unit_rows(120, seed=44)
+    store = kernel_store(embedder, rows)
+    index = code_index(store)
+    assert isinstance(index, _CodeIndex)
+    idx, dist = index.query(rows[:2], 150, 0.1)
+    assert idx.shape == (2, 150)
+    for q in range(2):
+        assert idx[q, 0] == q  # the row itself first, at distance ~0
+        assert dist[q, 0] == pytest.approx(0.0, abs=1e-5)
+        found = idx[q][idx[q] >= 0]
+        assert len(set(found.tolist())) == len(found) <= 120
+        assert np.all(idx[q, len(found) :] == -1)
+        assert np.all(np.isinf(dist[q, len(found) :]))
+        assert np.all(np.diff(dist[q, : len(found)]) >= 0)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"search_kernel": "faiss"}, "search_kernel"),
+        ({"search_kernel": "int8", "quantize": True}, "quantize=False"),
+        ({"search_kernel": "int8", "index_options": {"quantization": "int8"}}, "quantize=False"),
+    ],
+)
+def test_search_kernel_option_is_validated(
+    embedder: HashingEmbedder, settings: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        PatternStore(embedder=embedder, **settings)  # type: ignore[arg-type]
+
+
+def test_warm_up_compiles_the_int8_kernel_on_an_empty_store(embedder: HashingEmbedder) -> None:
+    store = PatternStore(embedder=embedder, search_kernel="int8")
+    store.warm_up()
+    store.add([pattern(1, "ignore previous instructions")])
+    (matches,) = store.match_texts(["ignore previous instructions"], k=1)
+    assert matches[0].pattern_id == "p1"
+
+
+@pytest.mark.parametrize("seed", [45, 46])
+def test_int8_codes_reconstruct_rows_within_half_a_step(seed: int) -> None:
+    from app.patterns import _int8_codes
+
+    rows = unit_rows(200, seed=seed)
+    rows[7] = 0.0  # an all-zero row must not divide by zero
+    codes, scales = _int8_codes(rows)
+    assert codes.dtype == np.int8 and scales.dtype == np.float32
+    assert np.abs(codes).max() == 127
+    error = np.abs(rows - codes * scales[:, None])
+    assert np.all(error <= scales[:, None] / 2 + 1e-6)
+    assert not codes[7].any()
