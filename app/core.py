@@ -7,6 +7,7 @@ indexes, JIT warm-up) happens here, never on the first request.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from importlib import resources
@@ -76,6 +77,7 @@ def load_pattern_store(
     progress: bool = False,
     pack_name: str = "patterns.jsonl.gz",
     with_curated: bool = True,
+    search: dict[str, Any] | None = None,
 ) -> Any:
     """A store over the pack `pack_name` in `directory`: from the on-disk cache, or built once.
 
@@ -92,6 +94,8 @@ def load_pattern_store(
     if with_curated:
         key.update(curated.read_bytes())
     key.update(f"{embedder.name}:{embedder.version}:{window_chars}".encode())
+    if search:  # how the model searches its stores (older models: the defaults)
+        key.update(json.dumps(search, sort_keys=True).encode())
     cache = Path(settings.home) / "stores" / key.hexdigest()[:16]
     if (cache / "manifest.json").exists():
         try:
@@ -101,7 +105,7 @@ def load_pattern_store(
         except (PatternStoreError, OSError, ValueError) as exc:  # a cache is rebuildable
             log.warning("ignoring unusable pattern-store cache %s: %s", cache, exc)
     started = time.perf_counter()
-    store = PatternStore(embedder=embedder, window_chars=window_chars)
+    store = PatternStore(embedder=embedder, window_chars=window_chars, **(search or {}))
     patterns = read_pattern_pack(pack)
     if with_curated:
         patterns += load_curated_patterns(curated)
@@ -147,11 +151,17 @@ def build_screener(settings: Settings, *, progress: bool = False) -> Any:
             "AIMDS_EMBEDDER"
         )
     window_chars = model.provenance.get("window_chars")
+    search = dict(model.provenance.get("knn_search") or {})
     if settings.pattern_store_path:
         store = PatternStore.load(settings.pattern_store_path, embedder=embedder)
     else:
         store = load_pattern_store(
-            settings, directory, embedder, window_chars=window_chars, progress=progress
+            settings,
+            directory,
+            embedder,
+            window_chars=window_chars,
+            progress=progress,
+            search=search,
         )
     benign = load_pattern_store(
         settings,
@@ -161,6 +171,7 @@ def build_screener(settings: Settings, *, progress: bool = False) -> Any:
         progress=progress,
         pack_name="benign.jsonl.gz",
         with_curated=False,
+        search=search,
     )
     store.warm_up()
     benign.warm_up()

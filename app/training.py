@@ -26,7 +26,7 @@ from __future__ import annotations
 import gzip
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -228,11 +228,23 @@ def benign_exemplars(rows: Sequence[Row], *, limit: int, seed: int) -> list[Patt
     return out
 
 
+#: how the pattern stage searches its stores, recorded in the model so that serving searches
+#: the way training did: pynndescent's graph walked over int8 codes (2x fewer cache misses than
+#: pynndescent's own float32 walk), with a search bound that agrees with it on 99.9% of the
+#: decisions (perf/bench_screen.py, docs/performance.md)
+KNN_SEARCH: dict[str, Any] = {"search_kernel": "int8", "epsilon": 0.05}
+
+
 def build_store(
-    patterns: Sequence[Pattern], embedder: Embedder, *, window_chars: int | None, progress: bool
+    patterns: Sequence[Pattern],
+    embedder: Embedder,
+    *,
+    window_chars: int | None,
+    progress: bool,
+    search: Mapping[str, Any] | None = None,
 ) -> PatternStore:
-    """A pattern store over `patterns`, indexed."""
-    store = PatternStore(embedder=embedder, window_chars=window_chars)
+    """A pattern store over `patterns`, indexed, searched with `search` (PatternStore options)."""
+    store = PatternStore(embedder=embedder, window_chars=window_chars, **dict(search or {}))
     store.add(list(patterns))
     store.build(progress=progress)
     return store
@@ -430,12 +442,16 @@ def train(
     seed: int = 0,
     progress: bool = True,
     attack_source_cap: int | None = ATTACK_SOURCE_CAP,
+    knn_search: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train on every source of `data_dirs` but `holdout`; write the pattern pack and model.
 
     Every attack row is a pattern; in the learned weights (text classifier and fusion) a
-    source's attacks count as at most `attack_source_cap` rows.
+    source's attacks count as at most `attack_source_cap` rows. `knn_search` (default
+    `KNN_SEARCH`) is how the stores are searched, in training and, from the model's
+    provenance, in service.
     """
+    search = dict(KNN_SEARCH if knn_search is None else knn_search)
     started = time.monotonic()
     dirs = [Path(data_dirs)] if isinstance(data_dirs, (str, Path)) else [Path(d) for d in data_dirs]
     all_rows = [row for d in dirs for row in load_rows(d)] + [
@@ -474,12 +490,14 @@ def train(
                 embedder,
                 window_chars=window_chars,
                 progress=False,
+                search=search,
             )
             benign = build_store(
                 benign_exemplars([rows[i] for i in train_idx], limit=BENIGN_LIMIT, seed=seed),
                 embedder,
                 window_chars=window_chars,
                 progress=False,
+                search=search,
             )
             coef, intercept = fit_text_classifier(
                 prepared.canonical[train_idx],
@@ -558,6 +576,8 @@ def train(
             "block_fpr_budget": block_fpr,
             "review_fpr_budget": review_fpr,
             "window_chars": window_chars,
+            # absent in older models: they were searched with PatternStore's defaults
+            **({"knn_search": search} if search else {}),
             "knn_embedder": {
                 "name": embedder.name,
                 "version": embedder.version,

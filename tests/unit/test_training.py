@@ -68,3 +68,33 @@ def test_unit_weights_give_the_unweighted_fusion() -> None:
     assert np.allclose(plain[0], weighted[0], atol=1e-6)
     assert plain[1] == pytest.approx(weighted[1], abs=1e-6)
     assert np.all(plain[0] >= 0)  # still monotone
+
+
+def test_stores_are_searched_the_way_the_model_was_trained(tmp_path) -> None:
+    from app.core import load_pattern_store
+    from app.embedders import HashingEmbedder
+    from app.patterns import Pattern
+    from app.settings import Settings
+    from app.training import KNN_SEARCH, build_store, write_pattern_pack
+
+    embedder = HashingEmbedder(dim=64)
+    patterns = [
+        Pattern(f"p{i}", f"ignore the rules, take {i}", "override", 0.9, "t") for i in range(30)
+    ]
+    trained = build_store(patterns, embedder, window_chars=None, progress=False, search=KNN_SEARCH)
+    assert (trained.search_kernel, trained.epsilon) == ("int8", 0.05)
+    write_pattern_pack(tmp_path / "patterns.jsonl.gz", patterns)
+    settings = Settings.from_env({}).replace(home=str(tmp_path / "home"))
+
+    def load(search):
+        return load_pattern_store(
+            settings, tmp_path, embedder, window_chars=None, with_curated=False, search=search
+        )
+
+    served = load(KNN_SEARCH)
+    assert (served.search_kernel, served.epsilon) == ("int8", 0.05)
+    # an older model (no knn_search in its provenance) gets the defaults, from its own cache
+    older = load(None)
+    assert (older.search_kernel, older.epsilon) == ("pynndescent", 0.1)
+    assert len(list((tmp_path / "home" / "stores").iterdir())) == 2
+    assert load(KNN_SEARCH).search_kernel == "int8"  # from the cache: settings kept
