@@ -29,6 +29,7 @@ import numpy as np
 import orjson
 
 from app.core import build_pipeline
+from app.errors import FeedbackRefused
 from app.eval_sets import trigger_word_benign
 from app.evaluation import LabelledPrompt, evaluate, read_labelled
 from app.learning import (
@@ -51,8 +52,6 @@ def learn(
     learner: Learner, follower: PatternFollower, rows: list[LabelledPrompt]
 ) -> tuple[list[bytes], int]:
     """Teach `rows` as analyst feedback; return the learned pattern keys and refusals."""
-    from app.errors import FeedbackRefused
-
     keys, refused = [], 0
     for i, row in enumerate(rows):
         try:
