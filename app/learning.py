@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from app.errors import ConfigError, FeedbackRefused, UpdateRefused
+from app.errors import ConfigError, FeedbackRefused, PatternStoreError, UpdateRefused
 from app.patterns import Pattern
 from app.records import Feedback
 from topics.schemas import validator
@@ -306,7 +306,10 @@ class PatternFollower:
             source=record["source"],
         )
         before = self.store.version
-        self.store.add([pattern])
+        try:
+            self.store.add([pattern])
+        except PatternStoreError as exc:  # e.g. a blank text: the follower must move past it
+            raise UpdateRefused(f"pattern update cannot be stored: {exc}") from exc
         if self.store.version == before:
             return "unchanged"
         self.applied += 1

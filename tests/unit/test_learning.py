@@ -381,3 +381,24 @@ def test_cli_generates_keys_and_checks_feedback_before_sending(
     # refused before any broker is contacted (none runs in unit tests)
     assert main(["feedback", str(bad)]) == 2
     assert "SchemaViolation" in capsys.readouterr().err
+
+
+def test_a_signed_record_the_store_cannot_hold_is_refused_not_raised(
+    signer: PatternSigner, verifier: UpdateVerifier
+) -> None:
+    # the follow_patterns task re-reads the topic after an unexpected error: a record that
+    # raised anything but UpdateRefused would be met again on every retry
+    target = store()
+    record = signer.sign(
+        {
+            "id": "learned-blank",
+            "text": "   ",
+            "category": "c",
+            "severity": 0.5,
+            "source": "x",
+            "ts": 1.0,
+        }
+    )
+    with pytest.raises(UpdateRefused, match="cannot be stored"):
+        PatternFollower(target, verifier).apply(b"learned-blank", wire(record))
+    assert len(target) == 20
