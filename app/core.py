@@ -175,7 +175,7 @@ def build_screener(settings: Settings, *, progress: bool = False) -> Any:
     )
     store.warm_up()
     benign.warm_up()
-    rules = RuleDetector()
+    rules = RuleDetector(cache_dir=Path(settings.home) / "rules")
     # off the first requests' path: RE2's lazily built DFA states for typical prompts
     rules.warm_up(rules_warm_up_texts(store, benign))
     spec = model.provenance.get("classifier_embedder") or {"name": "hashing"}

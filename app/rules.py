@@ -2,9 +2,10 @@
 
 Each rule belongs to one attack category and carries a weight in [0, 1]. Rules run over the
 normalizer's views (canonical text, decoded payloads, extracted markup), so obfuscation is
-handled there, not here. Matching uses RE2 (google-re2), which runs in time linear in the
-input for every pattern, so no prompt can make a rule backtrack; the patterns are also valid
-Python `re` syntax (a test checks both engines agree).
+handled there, not here. Matching is linear in the input for every pattern, so no prompt can
+make a rule backtrack: Hyperscan (vectorscan) finds which rules may match in one pass, and RE2
+(google-re2) confirms each candidate and extracts its snippet, so RE2's semantics decide. The
+patterns are also valid Python `re` syntax (a test checks the engines agree).
 
 The rule score is a noisy-or of the weights of distinct rules that fired; the fusion model
 uses it (and per-category hits) as features next to kNN similarity and temporal features.
@@ -12,9 +13,16 @@ uses it (and per-category hits) as features next to kNN similarity and temporal 
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
 CATEGORIES = (
     "instruction_override",
@@ -667,12 +675,85 @@ EXTRA_RULES: tuple[Rule, ...] = (
 RULES = RULES + EXTRA_RULES
 
 
-class RuleDetector:
-    """Runs `RULES` over a prompt's views with RE2 and reports the hits.
+#: letters RE2 folds onto Cyrillic letters of the rules (д, о, с, т: the Cyrillic Extended-C
+#: block) and Hyperscan's older Unicode tables do not: a view with one is matched by RE2 alone
+_RE2_ONLY = re.compile("[\u1c80-\u1c88]")
 
-    One RE2 `Set` finds which rules match in a single linear-time pass (RE2 never
-    backtracks, so no input can make a rule slow); the snippet is then extracted only for the
-    rules that matched.
+_COMPILED: dict[str, Any] = {}  # rule-set key -> Hyperscan database, once per process
+_COMPILE_LOCK = threading.Lock()
+
+
+def prefilter_flags() -> int:
+    """Hyperscan flags of every rule: case-insensitive UTF-8, one report per rule, prefilter."""
+    import hyperscan
+
+    return int(
+        hyperscan.HS_FLAG_CASELESS
+        | hyperscan.HS_FLAG_UTF8
+        | hyperscan.HS_FLAG_SINGLEMATCH
+        | hyperscan.HS_FLAG_PREFILTER
+    )
+
+
+def _prefilter_database(sources: Sequence[str], cache_dir: str | Path | None) -> Any:
+    """A Hyperscan database that reports every rule that may match (a superset of RE2's).
+
+    Every rule is compiled in prefilter mode, which accepts constructs Hyperscan cannot run
+    exactly (e.g. large bounded repeats) by matching more, never less. Compiling takes
+    seconds, so the database is kept per process and, with `cache_dir`, serialized on disk
+    (a database serialized for another CPU or library version fails to load and is rebuilt).
+    """
+    import hyperscan
+
+    flags = prefilter_flags()
+    digest = hashlib.sha256(f"{metadata.version('hyperscan')}:{flags}".encode())
+    for source in sources:
+        digest.update(b"\0" + source.encode("utf-8"))
+    key = digest.hexdigest()[:16]
+    with _COMPILE_LOCK:
+        database = _COMPILED.get(key)
+        if database is not None:
+            return database
+        path = Path(cache_dir) / f"rules-{key}.hsdb" if cache_dir is not None else None
+        if path is not None and path.is_file():
+            try:
+                database = hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
+            except (hyperscan.error, OSError, ValueError):  # rebuildable: compile below
+                database = None
+        if database is None:
+            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            database.compile(
+                expressions=[source.encode("utf-8") for source in sources],
+                ids=list(range(len(sources))),
+                elements=len(sources),
+                flags=[flags] * len(sources),
+            )
+            if path is not None:
+                _write_atomically(path, hyperscan.dumpb(database))
+        _COMPILED[key] = database
+        return database
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file (a cache is never seen half-written)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except OSError:  # an unwritable cache costs a compile at the next start, nothing else
+        pass
+
+
+class RuleDetector:
+    """Runs `RULES` over a prompt's views and reports the hits.
+
+    A Hyperscan prefilter finds the rules that may match a view in one linear-time pass; RE2
+    confirms each of them and extracts its snippet, so a hit is exactly an RE2 match (RE2 never
+    backtracks, so no input can make a rule slow). Both engines fold case by Unicode rules;
+    the few characters only RE2 folds send their view to an RE2 `Set` (a test checks this
+    covers every letter the rules use).
     """
 
     def __init__(
@@ -681,26 +762,27 @@ class RuleDetector:
         rules: tuple[Rule, ...] = RULES,
         max_chars: int = 50_000,
         max_mem: int = 64 << 20,
+        cache_dir: str | Path | None = None,
     ):
         import re2
 
         options = re2.Options()
         options.max_mem = max_mem
-        self._set = re2.Set.SearchSet(options)
         self._rules = rules
-        self._patterns = []
+        self._patterns = [re2.compile("(?i)" + rule.pattern.pattern, options) for rule in rules]
+        self._set = re2.Set.SearchSet(options)
         for rule in rules:
-            source = "(?i)" + rule.pattern.pattern
-            self._set.Add(source)
-            self._patterns.append(re2.compile(source, options))
+            self._set.Add("(?i)" + rule.pattern.pattern)
         self._set.Compile()
+        self._prefilter = _prefilter_database([r.pattern.pattern for r in rules], cache_dir)
+        self._scratch = threading.local()  # a Hyperscan scratch serves one thread at a time
         self._max_chars = max_chars
 
     def warm_up(self, texts: Iterable[str]) -> int:
         """Scan `texts` once and forget the result; returns how many were scanned.
 
-        RE2 builds its DFA lazily, state by state, as input reaches it: the first long
-        prompts after start-up pay for that construction (up to ~1 ms). Known attack and
+        RE2 builds its DFAs lazily, state by state, as input reaches them: the first long
+        prompts whose candidates RE2 confirms pay for that construction. Known attack and
         benign texts at load time build the common states off the request path.
         """
         count = 0
@@ -720,16 +802,35 @@ class RuleDetector:
             if len(text) > self._max_chars:
                 half = self._max_chars // 2
                 text = text[:half] + "\n" + text[-half:]
-            # RE2 matches UTF-8 bytes: encode once for the set and every snippet search (a
-            # str search re-encodes the text and maps byte offsets back to characters)
+            # both engines match UTF-8 bytes: encode once for the prefilter and every snippet
+            # search (a str search re-encodes the text and maps byte offsets back)
             encoded = text.encode("utf-8")
-            for index in self._set.Match(encoded) or ():
+            for index in self._candidates(text, encoded):
                 rule = self._rules[index]
                 if rule.id in hits:
                     continue
                 match = self._patterns[index].search(encoded)
+                if match is None:  # the prefilter matches more than the rule
+                    continue
                 # a match spans whole characters, so its bytes decode on their own
-                snippet = match.group(0).decode("utf-8")[:120] if match else ""
+                snippet = match.group(0).decode("utf-8")[:120]
                 hits[rule.id] = RuleHit(rule.id, rule.category, rule.weight, snippet)
         ordered = tuple(sorted(hits.values(), key=lambda h: -h.weight))
         return RuleReport(hits=ordered, score=_noisy_or(h.weight for h in ordered))
+
+    def _candidates(self, text: str, encoded: bytes) -> list[int]:
+        """Indices of the rules that may match `text` (`encoded` in UTF-8), ascending."""
+        if not text.isascii() and _RE2_ONLY.search(text):
+            return sorted(self._set.Match(encoded) or ())
+        found: set[int] = set()
+        scratch = getattr(self._scratch, "value", None)
+        if scratch is None:
+            import hyperscan
+
+            scratch = self._scratch.value = hyperscan.Scratch(self._prefilter)
+        self._prefilter.scan(
+            encoded,
+            match_event_handler=lambda index, start, end, flags, context: found.add(index),
+            scratch=scratch,
+        )
+        return sorted(found)

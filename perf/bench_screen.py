@@ -25,6 +25,7 @@ import numpy as np
 
 from app.core import build_screener
 from app.records import Prompt
+from app.rules import RuleDetector
 from app.screening import RuleScreener
 from app.settings import Settings
 
@@ -75,7 +76,6 @@ def run_batched(screener, texts: list[str], batch: int) -> float:
 def rules_warm_up_table(screener, data: Path, n: int, seed: int) -> None:
     """Rules stage, cold vs warmed at load, on dev prompts outside the warm-up set."""
     from app.core import rules_warm_up_texts
-    from app.rules import RuleDetector
 
     warm_texts = rules_warm_up_texts(screener._store, screener._benign)
     seen = set(warm_texts)
@@ -109,6 +109,62 @@ def rules_warm_up_table(screener, data: Path, n: int, seed: int) -> None:
     print(
         f"| ratio cold / warmed | {np.median(a) / np.median(b):.2f}x |"
         f" {np.percentile(a, 99) / np.percentile(b, 99):.2f}x | |"
+    )
+
+
+class _Re2SetRules(RuleDetector):
+    """The previous rules engine: one RE2 `Set` over every view (the baseline)."""
+
+    def _candidates(self, text: str, encoded: bytes) -> list[int]:
+        return sorted(self._set.Match(encoded) or ())
+
+
+def rules_engine_table(screener, data: Path, n: int, seed: int, rounds: int = 3) -> None:
+    """Full screener with the Hyperscan prefilter vs one RE2 `Set`, on prompts new to both.
+
+    RE2 builds DFA states as new input reaches them, so each round screens prompts neither
+    detector has seen (both warmed at load alike); the order alternates against drift.
+    """
+    from app.core import rules_warm_up_texts
+
+    warm = rules_warm_up_texts(screener._store, screener._benign)
+    engines = {"hyperscan prefilter": screener._rules, "RE2 set (baseline)": _Re2SetRules()}
+    engines["RE2 set (baseline)"].warm_up(warm)
+    pool = list(dict.fromkeys(sample_texts(data, 4 * n * rounds, seed + 2)))
+    times: dict[str, list[np.ndarray]] = {name: [] for name in engines}
+    rules_us: dict[str, list[np.ndarray]] = {name: [] for name in engines}
+    lengths = []
+    shipped = screener._rules
+    try:
+        for r in range(rounds):
+            texts = pool[r * n : (r + 1) * n]
+            lengths.append(np.array([len(t) for t in texts]))
+            names = list(engines) if r % 2 == 0 else list(engines)[::-1]
+            for name in names:
+                screener._rules = engines[name]
+                total, stages = run(screener, texts)
+                times[name].append(total)
+                rules_us[name].append(stages["rules"].astype(float))
+    finally:
+        screener._rules = shipped
+    long = np.concatenate(lengths) > 4096
+    print(
+        f"\n| rules engine, {rounds} rounds of {n} new prompts | rules median µs | rules p99 µs |"
+        f" screening median µs | screening median > 4k chars ({int(long.sum())}) |"
+    )
+    print("| --- | --- | --- | --- | --- |")
+    summary = {}
+    for name in engines:
+        total, stage = np.concatenate(times[name]), np.concatenate(rules_us[name])
+        summary[name] = (np.median(stage), np.percentile(stage, 99), np.median(total))
+        print(
+            f"| {name} | {summary[name][0]:.0f} | {summary[name][1]:.0f} |"
+            f" {summary[name][2]:.0f} | {np.median(total[long]):.0f} |"
+        )
+    new, old = summary["hyperscan prefilter"], summary["RE2 set (baseline)"]
+    print(
+        f"| ratio baseline / prefilter | {old[0] / new[0]:.2f}x | {old[1] / new[1]:.2f}x |"
+        f" {old[2] / new[2]:.2f}x | |"
     )
 
 
@@ -229,6 +285,7 @@ def main() -> None:
             print(row(f"{lo}-{hi if hi < 10**9 else '...'}", full[mask], base[mask]))
 
     rules_warm_up_table(screener, Path(args.data), 1500, args.seed)
+    rules_engine_table(screener, Path(args.data), 1000, args.seed)
     knn_exactness_table(screener, texts)
 
     one_by_one = run_batched(screener, texts, 1)
