@@ -7,26 +7,52 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.decisions import dead_letter
+from app.decisions import dead_letter, dead_letter_raw_budget
 from app.errors import ParseError
 
+log = logging.getLogger(__name__)
 
-async def send_dead_letter(out: Any, event: Any, *, stage: str, error: BaseException) -> None:
-    """Send `event`'s raw record to the dead-letter topic with its topic/partition/offset."""
+
+async def send_dead_letter(
+    out: Any, event: Any, *, stage: str, error: BaseException, max_message_bytes: int
+) -> None:
+    """Send `event`'s raw record to the dead-letter topic with its topic/partition/offset.
+
+    A record too large to carry whole keeps its head (`raw_truncated`). If the dead letter
+    still cannot be sent, one without the raw bytes is tried, and a failure of that is
+    logged: the agent goes on either way.
+    """
     message = event.message
-    await out.send(
-        "deadletter",
-        message.key,
-        dead_letter(
-            event.value,
-            key=message.key,
-            stage=stage,
-            error=error,
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-        ),
-    )
+    where = {
+        "key": message.key,
+        "stage": stage,
+        "error": error,
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+    }
+    budget = dead_letter_raw_budget(max_message_bytes)
+    try:
+        await out.send(
+            "deadletter", message.key, dead_letter(event.value, **where, max_raw_bytes=budget)
+        )
+        return
+    except Exception:  # noqa: BLE001 - the bare dead letter below is the fallback
+        log.exception(
+            "dead-lettering %s[%s]@%s failed", message.topic, message.partition, message.offset
+        )
+    try:
+        await out.send(
+            "deadletter", message.key, dead_letter(event.value, **where, max_raw_bytes=0)
+        )
+    except Exception:  # noqa: BLE001 - nothing more can be sent; the log keeps the trace
+        log.critical(
+            "could not dead-letter %s[%s]@%s at all",
+            message.topic,
+            message.partition,
+            message.offset,
+            exc_info=True,
+        )
 
 
 async def handle_each(
@@ -36,6 +62,7 @@ async def handle_each(
     out: Any,
     stage: str,
     log: logging.Logger,
+    max_message_bytes: int,
 ) -> None:
     """`handle` every event of `stream`; a failure is dead-lettered and the loop goes on.
 
@@ -52,4 +79,6 @@ async def handle_each(
                 log.exception(
                     "%s: %s[%s]@%s failed", stage, message.topic, message.partition, message.offset
                 )
-            await send_dead_letter(out, event, stage=stage, error=exc)
+            await send_dead_letter(
+                out, event, stage=stage, error=exc, max_message_bytes=max_message_bytes
+            )

@@ -2,10 +2,11 @@
 `follow_patterns` (aimds.patterns → this worker's pattern store).
 
 The learn agent runs where the signing key is (`AIMDS_PATTERN_SIGNING_KEY`); bad or refused
-feedback is dead-lettered for review. The follower runs on every worker with a trusted key:
-it reads the compacted patterns topic from the beginning (no consumer group, so every worker
-sees every update) and applies each verified record; a record that fails verification is
-logged and counted, and changes nothing. No learning logic lives here.
+feedback is dead-lettered for review, and the verifier's proposals wait for an analyst. The
+follower runs on every worker with a trusted key: it reads the compacted patterns topic from
+the beginning (no consumer group, so every worker sees every update) and applies each
+verified record; a record that is refused, or that fails in any other way, is logged and
+counted, changes nothing, and the follower goes on. No learning logic lives here.
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ def register(aimds: Any) -> dict[str, Any]:
         async def learn_one(event: Any) -> None:
             feedback = parse_feedback(event.value, max_text_chars=settings.max_text_chars)
             outcome = learner.learn(feedback)
+            if outcome is None:
+                log.info(
+                    "proposal %s from %s awaits an analyst (aimds proposals)",
+                    feedback.prompt_id,
+                    feedback.source,
+                )
+                return
             await out.send("patterns", outcome.pattern_id.encode(), outcome.record)
             log.info(
                 "feedback %s → %s (%s)", feedback.prompt_id, outcome.pattern_id, outcome.reason
@@ -43,7 +51,14 @@ def register(aimds: Any) -> dict[str, Any]:
 
         @app.agent(aimds.topics.feedback, name="learn_from_feedback")
         async def learn_from_feedback(stream: Any) -> None:
-            await handle_each(stream, learn_one, out=out, stage="learn", log=log)
+            await handle_each(
+                stream,
+                learn_one,
+                out=out,
+                stage="learn",
+                log=log,
+                max_message_bytes=settings.max_message_bytes,
+            )
 
         registered["learn_from_feedback"] = learn_from_feedback
 
@@ -72,6 +87,12 @@ def register(aimds: Any) -> dict[str, Any]:
                     msg.partition,
                     msg.offset,
                     exc,
+                )
+                return
+            except Exception:  # noqa: BLE001 - one record must not stall the follower on it
+                follower.refused += 1
+                log.exception(
+                    "pattern update %s[%s]@%s failed", msg.topic, msg.partition, msg.offset
                 )
                 return
             log.info(

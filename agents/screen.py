@@ -79,7 +79,9 @@ def register(aimds: Any) -> Any:
                 message.offset,
                 exc,
             )
-        await send_dead_letter(out, event, stage=stage, error=exc)
+        await send_dead_letter(
+            out, event, stage=stage, error=exc, max_message_bytes=aimds.settings.max_message_bytes
+        )
 
     async def screen_events(stream: Any, events: Sequence[Any]) -> None:
         """Admit each event, prepare the admitted ones together, screen them in order."""

@@ -1,7 +1,8 @@
 """`verify_prompts`: aimds.verification (the Lean verification topic) → decisions | deadletter.
 
-A BLOCK for a violated content policy is also sent to aimds.feedback as a confirmed attack
-(`app.learning.verifier_feedback`), where the learn agent may turn it into a pattern.
+A BLOCK for a violated content policy is also sent to aimds.feedback as a proposal
+(`app.learning.verifier_feedback`), which an analyst may confirm as a pattern to learn. The
+proposal is best-effort: if it cannot be sent, the decision stands and the failure is logged.
 
 Each request becomes a proof obligation in the core (`Pipeline.verify`), run in a worker
 thread with a per-obligation time budget; on timeout the decision is ESCALATE with that
@@ -43,12 +44,22 @@ def register(aimds: Any) -> Any:
             log.warning("verification of prompt %s timed out after %ss", prompt.id, timeout_s)
             record = pipeline.timeout_decision(prompt, screen, timeout_s)
         await out.send("decisions", message.key, record)
-        confirmed = verifier_feedback(record, prompt.text)
-        if confirmed is not None:  # stage 6: a prover-confirmed attack is learned
-            await out.send("feedback", prompt.id.encode(), confirmed)
+        proposal = verifier_feedback(record, prompt.text)
+        if proposal is not None:  # stage 6: an analyst decides whether the text is learned
+            try:
+                await out.send("feedback", prompt.id.encode(), proposal)
+            except Exception:  # noqa: BLE001 - the decision is out: one outcome per prompt
+                log.exception("proposing prompt %s for learning failed", prompt.id)
 
     @app.agent(aimds.topics.verification, name="verify_prompts")
     async def verify_prompts(stream: Any) -> None:
-        await handle_each(stream, verify_one, out=out, stage="verify", log=log)
+        await handle_each(
+            stream,
+            verify_one,
+            out=out,
+            stage="verify",
+            log=log,
+            max_message_bytes=settings.max_message_bytes,
+        )
 
     return verify_prompts

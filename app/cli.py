@@ -5,6 +5,7 @@
     aimds worker                       run the Faust worker (screen, verify, learn agents)
     aimds produce FILE|-               send prompts (JSONL records or plain text lines)
     aimds feedback FILE|-              send analyst feedback: confirmed attacks to learn from
+    aimds proposals                    the verifier's proposals, as feedback records to confirm
     aimds keys generate --out DIR      the Ed25519 key pair that signs learned patterns
     aimds decisions                    print decisions (or --deadletter records)
     aimds replay FILE                  replay a historical log in timestamp order
@@ -185,6 +186,47 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(settings))
     sent = asyncio.run(send_all(settings, items, topic=settings.topic("feedback")))
     print(f"sent {sent} feedback records to {settings.topic('feedback')}", file=sys.stderr)
+    return 0
+
+
+def cmd_proposals(args: argparse.Namespace) -> int:
+    """Print the verifier's proposals as feedback records an analyst may confirm."""
+    from app.errors import ParseError
+    from app.kafka_io import read_messages
+    from app.records import parse_feedback
+
+    settings = load_settings()
+    topic = settings.topic("feedback")
+
+    async def run() -> int:
+        count = 0
+        async for msg in read_messages(settings, topic, from_beginning=True, follow=False):
+            try:
+                feedback = parse_feedback(msg.value, max_text_chars=settings.max_text_chars)
+            except ParseError:
+                continue  # the learn agent dead-letters it
+            if feedback.label != "proposed":
+                continue
+            count += 1
+            record = {
+                "prompt_id": feedback.prompt_id,
+                "session_id": feedback.session_id,
+                "label": "attack",
+                "category": feedback.category,
+                "text": feedback.text,
+                "source": args.source,
+                "ts": time.time(),
+                "proposed_by": feedback.source,
+                "policies": orjson.loads(msg.value).get("policies", []),
+            }
+            print(orjson.dumps(record).decode())
+        return count
+
+    count = asyncio.run(run())
+    print(
+        f"{count} proposals from {topic}: keep the lines you confirm, then `aimds feedback FILE`",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -460,6 +502,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", choices=["attack", "benign"], default="attack")
     p.add_argument("--source", default="cli", help="analyst id recorded with plain lines")
     p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser(
+        "proposals", help="print the verifier's proposals as feedback records to confirm"
+    )
+    p.add_argument("--source", default="cli", help="analyst id written into each record")
+    p.set_defaults(func=cmd_proposals)
 
     p = sub.add_parser("keys", help="create the Ed25519 key pair that signs learned patterns")
     p.add_argument("action", choices=["generate"])

@@ -240,6 +240,13 @@ def build_learning(settings: Settings, screener: Any) -> tuple[Any, Any]:
     if store is not None:
         if settings.trusted_key_paths:
             verifier = UpdateVerifier.from_files(settings.trusted_key_paths)
+            if signer is not None and signer.key_id not in verifier.key_ids:
+                log.warning(
+                    "the pattern signing key %s is not among the trusted keys %s: workers"
+                    " trusting only those will refuse every pattern this worker learns",
+                    signer.key_id,
+                    ", ".join(verifier.key_ids),
+                )
         elif signer is not None:
             verifier = UpdateVerifier([signer.public_key])
         else:

@@ -7,6 +7,7 @@ Every builder returns a plain JSON-ready dict that validates against its schema 
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -139,9 +140,20 @@ def dead_letter(
     partition: int | None,
     offset: int | None,
     prompt: Prompt | None = None,
+    max_raw_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """A dead-letter record (`deadletter.json`) that keeps the raw bytes for replay."""
+    """A dead-letter record (`deadletter.json`) that keeps the raw bytes for replay.
+
+    With `max_raw_bytes`, a longer record keeps its first `max_raw_bytes` bytes, marked
+    `raw_truncated`, with the SHA-256 of the whole (a dead letter must fit on its topic).
+    """
     reason = error.reason if isinstance(error, ParseError) else "internal_error"
+    extra: dict[str, Any] = {}
+    if raw is not None and max_raw_bytes is not None and len(raw) > max_raw_bytes:
+        extra = {"raw_truncated": True, "raw_sha256": hashlib.sha256(raw).hexdigest()}
+        raw_kept: bytes | None = bytes(raw[: max(0, max_raw_bytes)])
+    else:
+        raw_kept = raw
     return {
         "stage": stage,
         "error_class": type(error).__name__,
@@ -151,9 +163,37 @@ def dead_letter(
         "partition": partition,
         "offset": offset,
         "key_b64": base64.b64encode(key).decode() if key is not None else None,
-        "raw_b64": base64.b64encode(raw).decode() if raw is not None else None,
+        "raw_b64": base64.b64encode(raw_kept).decode() if raw_kept is not None else None,
         "raw_size": len(raw) if raw is not None else 0,
-        "prompt_id": prompt.id if prompt else None,
-        "session_id": prompt.session_id if prompt else None,
+        **_ids_of(raw, prompt),
         "ts": time.time(),
+        **extra,
     }
+
+
+def _ids_of(raw: bytes | None, prompt: Prompt | None) -> dict[str, str | None]:
+    """The prompt and session ids of a dead letter: the prompt's, or what the raw record names.
+
+    A record that failed to parse may still name them (a duplicate, a bad `ts`): they let an
+    operator find the prompt. Only short string ids of a JSON object are taken.
+    """
+    if prompt is not None:
+        return {"prompt_id": prompt.id, "session_id": prompt.session_id}
+    ids: dict[str, str | None] = {"prompt_id": None, "session_id": None}
+    if raw is None or len(raw) > 1 << 20:
+        return ids
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ids
+    if isinstance(obj, dict):
+        for name, field in (("prompt_id", "id"), ("session_id", "session_id")):
+            value = obj.get(field)
+            if isinstance(value, str) and len(value) <= 256:
+                ids[name] = value
+    return ids
+
+
+def dead_letter_raw_budget(max_message_bytes: int) -> int:
+    """Raw bytes a dead letter can keep and still fit in `max_message_bytes` once base64'd."""
+    return max(0, (max_message_bytes - 64 * 1024) * 3 // 4)

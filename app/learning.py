@@ -1,23 +1,31 @@
 """Stage 6, learning: confirmed attacks become signed pattern updates that every worker applies.
 
-Feedback (an analyst's label, or a verification BLOCK for a content policy) arrives on
-`aimds.feedback`. The learn agent turns a confirmed attack into a pattern record signed with
-an Ed25519 key and publishes it on the compacted `aimds.patterns` topic, keyed by a pattern
-id derived from the text (the same text always gives the same id, so compaction keeps one
-copy). An analyst's `benign` label for a learned text publishes a tombstone for that id.
+Feedback arrives on `aimds.feedback`: an analyst's label, or a verifier's proposal (a
+verification BLOCK for a content policy). The learn agent turns an analyst-confirmed attack
+into a pattern record signed with an Ed25519 key and publishes it on the compacted
+`aimds.patterns` topic, keyed by a pattern id derived from the text (the same text always
+gives the same id, so compaction keeps one copy). An analyst's `benign` label publishes a
+signed retraction for that id. A proposal is never learned by itself: the prompt's author
+chose its text, and as a pattern it would block that text for every user. Analysts list
+proposals with `aimds proposals` and confirm the ones they agree with.
 
 Every worker follows `aimds.patterns` from the beginning and applies what it reads to its
 pattern store (`PatternFollower`): a signature from a trusted public key is required, so a
-producer that can write to the topic but does not hold the signing key cannot add patterns.
-Tombstones carry no signature (Kafka compaction needs a null value), so they can only retire
-learned patterns, never the trained pack. New patterns go to the store's exact delta buffer
-at once; the index is rebuilt in the background once the delta holds `rebuild_after` rows.
+producer that can write to the topic but does not hold the signing key can neither add nor
+retract a pattern, and null-value tombstones are ignored. Each record carries the learn
+agent's clock; a record older than one already applied for its id is a replay and refused.
+New patterns go to the store's exact delta buffer at once; the index is rebuilt in the
+background after `rebuild_after` patterns were added.
+
+The signature protects the patterns topic only. Whoever can write to `aimds.feedback` is an
+analyst to the learn agent: restrict that topic to analysts and the verify agent (Kafka ACLs).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +33,7 @@ from typing import Any
 
 import fastjsonschema
 import orjson
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -33,20 +41,26 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from app.errors import ConfigError, FeedbackRefused, PatternStoreError, UpdateRefused
-from app.patterns import Pattern
+from app.patterns import CATEGORY_SEVERITY, Pattern
 from app.records import Feedback
 from topics.schemas import validator
 
 log = logging.getLogger(__name__)
 
-#: prefix of the ids of learned patterns (the only ones a tombstone may retire)
+#: prefix of the ids of learned patterns (the only ones the follower adds or retracts)
 LEARNED_PREFIX = "learned-"
-#: verification policies whose violation confirms the TEXT as an attack. Rate, session, secret
-#: and PII policies are left out: they say something about the session or the data a prompt
-#: carries, and storing such a text as a pattern would copy a user's secret into the pattern set.
+#: prefix of the source of every learned pattern (the trained pack's sources never have it)
+LEARNED_SOURCE_PREFIX = "feedback:"
+#: verification policies whose violation (with action BLOCK) makes the TEXT a proposal. Rate
+#: and session policies say something about the session, not the text
 LEARNABLE_POLICIES = ("override.", "exfil.system_prompt", "tool.", "jailbreak.", "obfuscation.")
-#: source label of feedback the verify agent sends
+#: policies about the data a prompt carries: a text that violates one is never proposed, since
+#: as a pattern it would copy a user's secret or personal data into the pattern set
+PRIVATE_POLICIES = ("secrets.", "pii.")
+#: source label of the proposals the verify agent sends
 VERIFIER_SOURCE = "verifier"
+#: category of a learned pattern whose feedback names none
+DEFAULT_CATEGORY = "confirmed_attack"
 
 
 def learned_pattern_id(text: str) -> str:
@@ -66,7 +80,10 @@ def generate_key_pair(directory: str | Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     private_path, public_path = out / "pattern-signing.pem", out / "pattern-signing.pub"
     key = Ed25519PrivateKey.generate()
-    private_path.touch(mode=0o600, exist_ok=False)
+    try:
+        private_path.touch(mode=0o600, exist_ok=False)
+    except FileExistsError as exc:
+        raise ConfigError(f"{private_path} exists: keep it, or remove it first") from exc
     private_path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -101,7 +118,7 @@ class PatternSigner:
         """Load a PEM (PKCS#8, unencrypted) Ed25519 private key; ConfigError if unusable."""
         try:
             key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, TypeError, UnsupportedAlgorithm) as exc:
             raise ConfigError(f"pattern signing key {path}: {exc}") from exc
         if not isinstance(key, Ed25519PrivateKey):
             raise ConfigError(f"pattern signing key {path}: not an Ed25519 key")
@@ -130,7 +147,7 @@ class UpdateVerifier:
         for path in paths:
             try:
                 key = serialization.load_pem_public_key(Path(path).read_bytes())
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, UnsupportedAlgorithm) as exc:
                 raise ConfigError(f"trusted pattern key {path}: {exc}") from exc
             if not isinstance(key, Ed25519PublicKey):
                 raise ConfigError(f"trusted pattern key {path}: not an Ed25519 key")
@@ -158,10 +175,10 @@ class UpdateVerifier:
 
 @dataclass(frozen=True, slots=True)
 class LearnOutcome:
-    """What one feedback record becomes on `aimds.patterns`: a signed record or a tombstone."""
+    """What one feedback record becomes on `aimds.patterns`: a signed pattern or retraction."""
 
     pattern_id: str
-    record: dict[str, Any] | None  # None: a tombstone (retire the learned pattern)
+    record: dict[str, Any]
     reason: str
 
 
@@ -171,6 +188,8 @@ class Learner:
     `benign_similarity` (text → similarity of the nearest benign exemplar) refuses attack
     labels for texts that read like ordinary prompts: as a pattern such a text would block
     its benign neighbours. Refusals are `FeedbackRefused` errors (dead-lettered for review).
+    Records carry `clock()` (the learn agent's time, not the feedback's): the follower orders
+    updates of one id by it.
     """
 
     def __init__(
@@ -182,6 +201,7 @@ class Learner:
         default_severity: float = 0.8,
         min_chars: int = 12,
         max_chars: int = 20_000,
+        clock: Any = time.time,
     ):
         self.signer = signer
         self._benign_similarity = benign_similarity
@@ -189,14 +209,40 @@ class Learner:
         self.default_severity = default_severity
         self.min_chars = min_chars
         self.max_chars = max_chars
+        self._clock = clock
 
-    def learn(self, feedback: Feedback) -> LearnOutcome:
-        """The pattern update for one feedback record (FeedbackRefused: not to be learned)."""
+    def learn(self, feedback: Feedback) -> LearnOutcome | None:
+        """The pattern update for one feedback record; None for a proposal (not learned).
+
+        Raises `FeedbackRefused` for feedback that must not be learned.
+        """
+        if feedback.label == "proposed":
+            return None
+        if feedback.source == VERIFIER_SOURCE:
+            raise FeedbackRefused(
+                f"source {VERIFIER_SOURCE!r} is reserved for proposals: an analyst confirms them"
+            )
+        category = feedback.category or DEFAULT_CATEGORY
+        if category != DEFAULT_CATEGORY and category not in CATEGORY_SEVERITY:
+            raise FeedbackRefused(
+                f"category {category[:64]!r} is not one of {sorted(CATEGORY_SEVERITY)}"
+            )
         text = feedback.text.strip()
         pattern_id = learned_pattern_id(text)
+        record = {
+            "id": pattern_id,
+            "text": text,
+            "category": category,
+            "severity": 0.0,
+            "source": LEARNED_SOURCE_PREFIX + feedback.source,
+            "ts": float(self._clock()),
+        }
         if feedback.label == "benign":
+            record["retracted"] = True
             return LearnOutcome(
-                pattern_id, None, f"labelled benign by {feedback.source}: retire if learned"
+                pattern_id,
+                self.signer.sign(record),
+                f"labelled benign by {feedback.source}: retract if learned",
             )
         if len(text) < self.min_chars:
             raise FeedbackRefused(
@@ -215,34 +261,40 @@ class Learner:
                     " prompts; review it by hand"
                 )
         severity = self.default_severity if feedback.severity is None else feedback.severity
-        record = {
-            "id": pattern_id,
-            "text": text,
-            "category": feedback.category or "confirmed_attack",
-            "severity": float(severity),
-            "source": f"feedback:{feedback.source}",
-            "ts": float(feedback.ts),
-        }
+        record["severity"] = float(severity)
         return LearnOutcome(pattern_id, self.signer.sign(record), f"confirmed by {feedback.source}")
 
 
 def verifier_feedback(decision: Mapping[str, Any], text: str) -> dict[str, Any] | None:
-    """The feedback record a verification decision confirms, or None.
+    """The proposal a verification decision makes, or None.
 
-    Only a BLOCK for a violated content policy (`LEARNABLE_POLICIES`) confirms the text.
+    Only a BLOCK where a content policy (`LEARNABLE_POLICIES`) whose own action is BLOCK was
+    violated proposes the text, and never when a secret or PII policy was violated too. A
+    proposal is a `proposed` label: the learn agent waits for an analyst to confirm it.
     """
     if decision.get("action") != "BLOCK" or decision.get("stage") != "verification":
         return None
-    violated = [str(v) for v in decision.get("violated_policies", ())]
-    learnable = [v for v in violated if v.startswith(LEARNABLE_POLICIES)]
+    audit = decision.get("verification") or {}
+    violated = {
+        str(p.get("id")): str(p.get("action"))
+        for p in audit.get("policies", ())
+        if isinstance(p, Mapping) and p.get("status") == "violated"
+    }
+    if any(policy.startswith(PRIVATE_POLICIES) for policy in violated):
+        return None
+    learnable = [
+        policy
+        for policy, action in violated.items()
+        if policy.startswith(LEARNABLE_POLICIES) and action == "BLOCK"
+    ]
     if not learnable:
         return None
-    categories = list(decision.get("categories", ()))
+    categories = [c for c in decision.get("categories", ()) if c in CATEGORY_SEVERITY]
     return {
         "prompt_id": decision["prompt_id"],
         "session_id": decision.get("session_id"),
-        "label": "attack",
-        "category": categories[0] if categories else learnable[0].split(".")[0],
+        "label": "proposed",
+        "category": categories[0] if categories else None,
         "text": text,
         "source": VERIFIER_SOURCE,
         "ts": float(decision.get("ts", 0.0)),
@@ -253,7 +305,10 @@ def verifier_feedback(decision: Mapping[str, Any], text: str) -> dict[str, Any] 
 class PatternFollower:
     """Applies `aimds.patterns` records to a pattern store (each worker runs one).
 
-    Records are verified before anything is applied; a refused record changes nothing.
+    Records are verified before anything is applied; a refused record changes nothing. Only
+    learned patterns are touched (id derived from the text, `feedback:` source), and per id
+    only records at least as new as the last one applied, so a replayed record cannot undo
+    a retraction.
     """
 
     def __init__(self, store: Any, verifier: UpdateVerifier, *, rebuild_after: int = 256):
@@ -263,6 +318,8 @@ class PatternFollower:
         self.applied = 0
         self.retired = 0
         self.refused = 0
+        self._latest: dict[str, float] = {}  # pattern id -> ts of the last record applied
+        self._added_since_build = 0
         self._rebuilding: Any = None
 
     def apply(self, key: bytes | None, value: bytes | None) -> str:
@@ -272,21 +329,20 @@ class PatternFollower:
         except UpdateRefused:
             self.refused += 1
             raise
-        if outcome == "added" and self.store.n_delta_rows >= self.rebuild_after:
-            if self._rebuilding is None or not self._rebuilding.is_alive():
+        if outcome == "added":
+            self._added_since_build += 1
+            if self._added_since_build >= self.rebuild_after and (
+                self._rebuilding is None or not self._rebuilding.is_alive()
+            ):
+                self._added_since_build = 0
                 self._rebuilding = self.store.rebuild_in_background()
         return outcome
 
     def _apply(self, key: bytes | None, value: bytes | None) -> str:
-        if value is None:  # tombstone
-            pattern_id = key.decode("utf-8", "replace") if key is not None else ""
-            if not pattern_id.startswith(LEARNED_PREFIX):
-                raise UpdateRefused(
-                    f"tombstone for {pattern_id[:64]!r}: only learned patterns can be retired"
-                )
-            removed = self.store.remove([pattern_id])
-            self.retired += removed
-            return "retired" if removed else "unchanged"
+        if value is None:
+            raise UpdateRefused(
+                "null-value tombstone ignored: retractions are signed records from the learn agent"
+            )
         try:
             record = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
@@ -296,10 +352,28 @@ class PatternFollower:
         except fastjsonschema.JsonSchemaValueException as exc:
             raise UpdateRefused(f"pattern update: {exc.name}: {exc.message}") from exc
         self.verifier.verify(record)
-        if key is not None and key.decode("utf-8", "replace") != record["id"]:
+        pattern_id = record["id"]
+        if key is None or key.decode("utf-8", "replace") != pattern_id:
             raise UpdateRefused("pattern update key differs from its id")
+        if pattern_id != learned_pattern_id(record["text"]) or not record["source"].startswith(
+            LEARNED_SOURCE_PREFIX
+        ):
+            raise UpdateRefused(
+                f"pattern update {pattern_id[:64]!r} is not a learned pattern of its text"
+            )
+        ts = float(record["ts"])
+        latest = self._latest.get(pattern_id)
+        if latest is not None and ts < latest:
+            raise UpdateRefused(
+                f"pattern update {pattern_id} is older than the one applied (a replay)"
+            )
+        self._latest[pattern_id] = ts
+        if record.get("retracted"):
+            removed = self.store.remove([pattern_id])
+            self.retired += removed
+            return "retired" if removed else "unchanged"
         pattern = Pattern(
-            id=record["id"],
+            id=pattern_id,
             text=record["text"],
             category=record["category"],
             severity=float(record["severity"]),

@@ -571,8 +571,18 @@ class PatternStore:
             )
 
     def rebuild_in_background(self) -> threading.Thread:
-        """Start `build()` in a daemon thread; queries use the current generation meanwhile."""
-        thread = threading.Thread(target=self.build, name="pattern-index-rebuild", daemon=True)
+        """Start `build()` in a daemon thread; queries use the current generation meanwhile.
+
+        A failed build is logged; the current generation keeps serving.
+        """
+
+        def build() -> None:
+            try:
+                self.build()
+            except Exception:  # noqa: BLE001 - the old index stays; the log says why
+                log.exception("background rebuild of the pattern index failed")
+
+        thread = threading.Thread(target=build, name="pattern-index-rebuild", daemon=True)
         thread.start()
         return thread
 

@@ -129,9 +129,9 @@ class Feedback:
     """An analyst's or the verifier's label for a prompt, as read from `aimds.feedback`."""
 
     prompt_id: str
-    label: str  # "attack" or "benign"
+    label: str  # "attack", "benign", or "proposed" (the verifier's, for an analyst to confirm)
     text: str
-    source: str  # analyst id, or "verifier"
+    source: str  # analyst id, or "verifier" on proposals
     ts: float
     session_id: str | None = None
     category: str | None = None

@@ -8,7 +8,7 @@ benign prompts). For each family and repeat, its attacks are shuffled; the first
 are the feedback pool, the rest the test set. n attacks of the pool go through the real
 stage 6 path (Learner with the benign guard, Ed25519 signature, PatternFollower into the
 live store), then the test set and a fixed benign set run through the full pipeline
-(`LocalScanner`, verification included). The learned patterns are retired with tombstones
+(`LocalScanner`, verification included). The learned patterns are retracted (signed)
 before the next condition, and the store's version is checked to be back where it started.
 n = 0 is the baseline, run in the same process. promptshield is not used.
 
@@ -50,9 +50,10 @@ BENIGN = ("injecguard_wildguard_benign", "spikee_seeds", "promptinject")
 
 def learn(
     learner: Learner, follower: PatternFollower, rows: list[LabelledPrompt]
-) -> tuple[list[bytes], int]:
-    """Teach `rows` as analyst feedback; return the learned pattern keys and refusals."""
-    keys, refused = [], 0
+) -> tuple[list[str], int]:
+    """Teach `rows` as analyst feedback; return the texts learned and the refusals."""
+    learned: list[str] = []
+    refused = 0
     for i, row in enumerate(rows):
         try:
             outcome = learner.learn(Feedback(f"fb-{i}", "attack", row.text, "bench", 1.7e9 + i))
@@ -61,8 +62,16 @@ def learn(
             continue
         key = outcome.pattern_id.encode()
         if follower.apply(key, orjson.dumps(outcome.record)) == "added":
-            keys.append(key)
-    return keys, refused
+            learned.append(row.text)
+    return learned, refused
+
+
+def retract(learner: Learner, follower: PatternFollower, texts: list[str]) -> None:
+    """Retract learned texts the way an analyst does: a `benign` label, a signed retraction."""
+    for i, text in enumerate(texts):
+        outcome = learner.learn(Feedback(f"rt-{i}", "benign", text, "bench", 1.7e9 + i))
+        assert outcome is not None
+        follower.apply(outcome.pattern_id.encode(), orjson.dumps(outcome.record))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             random.Random(repeat).shuffle(order)
             pool, test = order[:pool_size], order[pool_size:]
             for n in args.shots:
-                keys, refused = learn(learner, follower, pool[:n])
+                learned, refused = learn(learner, follower, pool[:n])
                 report = evaluate(
                     f"{family} n={n}",
                     LocalScanner(pipeline),
@@ -117,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                     progress=False,
                 )
                 per_n[n].append((report.recall, report.fpr, refused, report.latency_us()[0]))
-                for key in keys:  # retire what was learned: the next condition starts clean
-                    follower.apply(key, None)
+                # retract what was learned: the next condition starts clean
+                retract(learner, follower, learned)
                 if store.version != start_version:
                     raise RuntimeError("the store did not return to its starting version")
         curves[family] = {n: [r[0] for r in rs] for n, rs in per_n.items()}

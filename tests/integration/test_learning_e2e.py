@@ -56,7 +56,7 @@ def test_confirmed_attack_is_learned_and_forged_updates_are_refused(
         feedback = {
             "prompt_id": "before",
             "label": "attack",
-            "category": "exfiltration",
+            "category": "data_exfiltration",
             "text": TAUGHT,
             "source": "analyst-1",
             "ts": T0 + 5,
@@ -80,7 +80,9 @@ def test_confirmed_attack_is_learned_and_forged_updates_are_refused(
         patterns = collect(settings, "patterns", expect=2, timeout_s=120, worker=worker)
         (learned,) = [p for p in patterns if p["id"] == learned_pattern_id(TAUGHT)]
         assert_valid(learned, "pattern")
-        assert learned["source"] == "feedback:analyst-1" and learned["category"] == "exfiltration"
+        assert (
+            learned["source"] == "feedback:analyst-1" and learned["category"] == "data_exfiltration"
+        )
         wait_for_log(worker, "refused pattern update")
         wait_for_log(worker, f"{learned_pattern_id(TAUGHT).encode()!r}")
 

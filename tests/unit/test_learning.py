@@ -73,7 +73,18 @@ def test_generated_private_key_is_owner_only_and_loads(keys: tuple[Path, Path]) 
     assert UpdateVerifier.from_files([public]).key_ids == (signer.key_id,)
 
 
-@pytest.mark.parametrize("content", [b"", b"not a key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n"])
+#: an EC key on a curve (secp112r1) the cryptography package does not support
+UNSUPPORTED_EC_KEY = b"""-----BEGIN PRIVATE KEY-----
+ME4CAQAwEAYHKoZIzj0CAQYFK4EEAAYENzA1AgEBBA6MDh5vZ+VR+mtRzjGoiaEg
+Ax4ABF3jRlhGekE8pNF6JcZUHsEM/wed21sm/nWLrpM=
+-----END PRIVATE KEY-----
+"""
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not a key", b"-----BEGIN PRIVATE KEY-----\nAAAA\n", UNSUPPORTED_EC_KEY],
+)
 def test_unusable_signing_key_is_a_config_error(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bad.pem"
     path.write_bytes(content)
@@ -135,13 +146,17 @@ def test_a_record_signed_by_another_key_is_refused(
 
 
 def test_attack_feedback_becomes_a_signed_pattern(signer: PatternSigner) -> None:
-    outcome = Learner(signer).learn(feedback(category="exfiltration", severity=0.95))
-    assert outcome.record is not None
+    learner = Learner(signer, clock=lambda: 1_800_000_000.5)
+    outcome = learner.learn(feedback(category="data_exfiltration", severity=0.95))
+    assert outcome is not None
     assert outcome.pattern_id == learned_pattern_id(ATTACK) == outcome.record["id"]
-    assert outcome.record["category"] == "exfiltration"
+    assert outcome.record["category"] == "data_exfiltration"
     assert outcome.record["severity"] == 0.95
     assert outcome.record["source"] == "feedback:analyst-7"
     assert outcome.record["key_id"] == signer.key_id
+    # the learn agent's clock, not the feedback's (which its writer chose)
+    assert outcome.record["ts"] == 1_800_000_000.5
+    assert "retracted" not in outcome.record
 
 
 def test_the_same_text_always_gets_the_same_id() -> None:
@@ -150,10 +165,40 @@ def test_the_same_text_always_gets_the_same_id() -> None:
     assert learned_pattern_id(ATTACK).startswith(LEARNED_PREFIX)
 
 
-def test_benign_feedback_is_a_tombstone_for_the_learned_id(signer: PatternSigner) -> None:
+def test_benign_feedback_is_a_signed_retraction_of_the_learned_id(
+    signer: PatternSigner, verifier: UpdateVerifier
+) -> None:
     outcome = Learner(signer).learn(feedback(label="benign"))
-    assert outcome.record is None
-    assert outcome.pattern_id == learned_pattern_id(ATTACK)
+    assert outcome is not None and outcome.record["retracted"] is True
+    assert outcome.pattern_id == learned_pattern_id(ATTACK) == outcome.record["id"]
+    assert_valid(outcome.record, "pattern")
+    verifier.verify(outcome.record)
+
+
+def test_a_proposal_is_not_learned_by_itself(signer: PatternSigner) -> None:
+    assert Learner(signer).learn(feedback(label="proposed")) is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"source": "verifier"}, "reserved for proposals"),
+        ({"category": "anything-goes"}, "is not one of"),
+    ],
+)
+def test_feedback_claiming_what_it_cannot_be_is_refused(
+    signer: PatternSigner, fields: dict[str, Any], message: str
+) -> None:
+    record = {
+        "prompt_id": "p1",
+        "label": "attack",
+        "text": ATTACK,
+        "source": "analyst-7",
+        "ts": 1.0,
+        **fields,
+    }
+    with pytest.raises(FeedbackRefused, match=message):
+        Learner(signer).learn(parse_feedback(orjson.dumps(record), max_text_chars=1000))
 
 
 @pytest.mark.parametrize(
@@ -179,7 +224,7 @@ def test_feedback_below_the_benign_limit_is_learned(signer: PatternSigner) -> No
         seen.append(text)
         return 0.89
 
-    assert Learner(signer, benign_similarity=similarity).learn(feedback()).record is not None
+    assert Learner(signer, benign_similarity=similarity).learn(feedback()) is not None
     assert seen == [ATTACK]
 
 
@@ -211,36 +256,55 @@ def test_feedback_record_parses() -> None:
 # --- verification decisions as feedback -----------------------------------------------------
 
 
-def decision(action: str, violated: list[str], stage: str = "verification") -> dict[str, Any]:
+def decision(
+    action: str, violated: list[tuple[str, str]], stage: str = "verification"
+) -> dict[str, Any]:
+    """A verification decision whose audit lists `violated` as (policy, its action)."""
     return {
         "prompt_id": "p3",
         "session_id": "s1",
         "action": action,
         "stage": stage,
-        "violated_policies": violated,
+        "violated_policies": [policy for policy, _ in violated],
         "categories": ["tool_abuse"],
         "ts": 1_700_000_100.0,
+        "verification": {
+            "policies": [
+                {"id": policy, "action": act, "status": "violated"} for policy, act in violated
+            ]
+            + [{"id": "tool.other", "action": "BLOCK", "status": "holds"}],
+        },
     }
 
 
 @pytest.mark.parametrize(
-    ("record", "learned"),
+    ("record", "proposed"),
     [
-        (decision("BLOCK", ["tool.shell_command"]), True),
-        (decision("BLOCK", ["rate.session_flood", "override.instruction"]), True),
-        (decision("BLOCK", ["rate.session_flood"]), False),
-        (decision("BLOCK", ["secrets.api_key"]), False),
-        (decision("BLOCK", ["pii.bulk"]), False),
-        (decision("ESCALATE", ["tool.shell_command"]), False),
-        (decision("BLOCK", ["tool.shell_command"], stage="fusion"), False),
+        (decision("BLOCK", [("tool.shell_command", "BLOCK")]), True),
+        (decision("BLOCK", [("rate.session_flood", "BLOCK"), ("override.x", "BLOCK")]), True),
+        # a policy that only asks for review does not make the text an attack
+        (
+            decision(
+                "BLOCK",
+                [("rate.session_flood", "BLOCK"), ("override.instruction_review", "ESCALATE")],
+            ),
+            False,
+        ),
+        (decision("BLOCK", [("rate.session_flood", "BLOCK")]), False),
+        # a secret or personal data in the text: never copied into the pattern set
+        (decision("BLOCK", [("tool.shell_command", "BLOCK"), ("secrets.api_key", "BLOCK")]), False),
+        (decision("BLOCK", [("pii.bulk", "BLOCK")]), False),
+        (decision("ESCALATE", [("tool.shell_command", "BLOCK")]), False),
+        (decision("BLOCK", [("tool.shell_command", "BLOCK")], stage="fusion"), False),
     ],
 )
-def test_only_content_policy_blocks_confirm_a_text(record: dict[str, Any], learned: bool) -> None:
+def test_only_content_policy_blocks_propose_a_text(record: dict[str, Any], proposed: bool) -> None:
     out = verifier_feedback(record, ATTACK)
-    assert (out is not None) == learned
+    assert (out is not None) == proposed
     if out is not None:
         assert_valid(out, "feedback")
-        assert out["source"] == "verifier" and out["text"] == ATTACK
+        assert out["label"] == "proposed" and out["source"] == "verifier"
+        assert out["text"] == ATTACK and out["category"] == "tool_abuse"
         assert all(not p.startswith(("rate.", "secrets.", "pii.")) for p in out["policies"])
 
 
@@ -263,19 +327,55 @@ def test_follower_adds_a_learned_pattern_that_matches_at_once(
     assert len(target) == 21 and follower.applied == 1
 
 
-def test_follower_retires_learned_patterns_only(
+def test_follower_retracts_by_signed_record_and_refuses_replays(
     signer: PatternSigner, verifier: UpdateVerifier
 ) -> None:
     target = store()
     follower = PatternFollower(target, verifier)
-    outcome = Learner(signer).learn(feedback())
-    follower.apply(outcome.pattern_id.encode(), wire(outcome.record))
-    assert follower.apply(outcome.pattern_id.encode(), None) == "retired"
+    clock = iter(range(1, 100))
+    learner = Learner(signer, clock=lambda: float(next(clock)))
+    added = learner.learn(feedback())
+    retraction = learner.learn(feedback(label="benign"))
+    assert added is not None and retraction is not None
+    key = added.pattern_id.encode()
+    assert follower.apply(key, wire(added.record)) == "added"
+    assert follower.apply(key, wire(retraction.record)) == "retired"
     assert len(target) == 20
-    assert follower.apply(outcome.pattern_id.encode(), None) == "unchanged"
-    with pytest.raises(UpdateRefused, match="only learned patterns"):
-        follower.apply(b"base3", None)
-    assert len(target) == 20 and follower.refused == 1
+    # replaying the captured add (older than the retraction) cannot bring it back
+    with pytest.raises(UpdateRefused, match="a replay"):
+        follower.apply(key, wire(added.record))
+    assert len(target) == 20
+    # an analyst's later confirmation can
+    again = learner.learn(feedback())
+    assert again is not None
+    assert follower.apply(key, wire(again.record)) == "added"
+    assert len(target) == 21
+    # an unsigned tombstone changes nothing, for learned and trained patterns alike
+    for tombstone_key in (key, b"base3"):
+        with pytest.raises(UpdateRefused, match="tombstone ignored"):
+            follower.apply(tombstone_key, None)
+    assert len(target) == 21 and follower.refused == 3
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"id": "base3"},  # would replace a trained pattern
+        {"id": "learned-000000000000000000000000"},  # an id that is not its text's
+        {"source": "curated"},  # would feed the curated-pattern feature
+    ],
+)
+def test_follower_refuses_signed_records_that_are_not_learned_patterns(
+    signer: PatternSigner, verifier: UpdateVerifier, change: dict[str, str]
+) -> None:
+    outcome = Learner(signer).learn(feedback())
+    assert outcome is not None
+    body = {k: v for k, v in outcome.record.items() if k not in ("signature", "key_id")}
+    record = signer.sign({**body, **change})
+    target = store()
+    with pytest.raises(UpdateRefused, match="not a learned pattern"):
+        PatternFollower(target, verifier).apply(record["id"].encode(), wire(record))
+    assert len(target) == 20 and "base3" in {p.id for p in target.patterns()}
 
 
 @pytest.mark.parametrize(
@@ -283,7 +383,7 @@ def test_follower_retires_learned_patterns_only(
     [
         (b"learned-x", b"\xff\xfe", "not JSON"),
         (b"learned-x", b'{"id": "learned-x"}', "pattern update"),
-        (b"other-key", None, "only learned patterns"),
+        (b"other-key", None, "tombstone ignored"),
     ],
 )
 def test_follower_refuses_malformed_records(
@@ -305,6 +405,7 @@ def test_follower_refuses_forged_and_misplaced_records(
     with pytest.raises(UpdateRefused, match="unknown key"):
         follower.apply(forged.pattern_id.encode(), wire(forged.record))
     genuine = Learner(signer).learn(feedback())
+    assert genuine is not None
     with pytest.raises(UpdateRefused, match="key differs"):
         follower.apply(b"learned-somewhere-else", wire(genuine.record))
     assert len(target) == 20 and follower.refused == 2 and follower.applied == 0
@@ -330,9 +431,51 @@ def test_follower_rebuilds_the_index_once_the_delta_is_full(
     assert follower._rebuilding is not None
     follower._rebuilding.join(timeout=60)
     assert target.n_delta_rows == 0 and len(target) == 203
+    assert follower._added_since_build == 0
     assert (
         target.match_texts([f"{ATTACK} Case number 1 of the batch."], k=1)[0][0].similarity > 0.99
     )
+
+
+def test_a_small_store_rebuilds_once_per_batch_of_adds_not_on_every_add(
+    signer: PatternSigner, verifier: UpdateVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # below exact_below the store has no index, so its whole content counts as delta rows
+    target = store()
+    started: list[int] = []
+
+    class Done:
+        def is_alive(self) -> bool:
+            return False
+
+    def rebuild() -> Done:
+        started.append(len(target))
+        return Done()
+
+    monkeypatch.setattr(target, "rebuild_in_background", rebuild)
+    follower = PatternFollower(target, verifier, rebuild_after=3)
+    learner = Learner(signer)
+    for i in range(7):
+        outcome = learner.learn(feedback(f"{ATTACK} Case number {i} of the batch."))
+        assert outcome is not None
+        assert follower.apply(outcome.pattern_id.encode(), wire(outcome.record)) == "added"
+    assert started == [23, 26]
+
+
+def test_a_failed_background_rebuild_is_logged_and_the_old_index_serves(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = store()
+    before = target.match_texts([ATTACK], k=1)
+
+    def broken(**_: Any) -> None:
+        raise MemoryError("no room for the graph")
+
+    monkeypatch.setattr(target, "build", broken)
+    with caplog.at_level("ERROR", logger="app.patterns"):
+        target.rebuild_in_background().join(timeout=30)
+    assert "background rebuild of the pattern index failed" in caplog.text
+    assert target.match_texts([ATTACK], k=1) == before
 
 
 # --- configuration ---------------------------------------------------------------------------
@@ -389,16 +532,47 @@ def test_a_signed_record_the_store_cannot_hold_is_refused_not_raised(
     # the follow_patterns task re-reads the topic after an unexpected error: a record that
     # raised anything but UpdateRefused would be met again on every retry
     target = store()
+    blank_id = learned_pattern_id("   ")
     record = signer.sign(
         {
-            "id": "learned-blank",
+            "id": blank_id,
             "text": "   ",
             "category": "c",
             "severity": 0.5,
-            "source": "x",
+            "source": "feedback:x",
             "ts": 1.0,
         }
     )
     with pytest.raises(UpdateRefused, match="cannot be stored"):
-        PatternFollower(target, verifier).apply(b"learned-blank", wire(record))
+        PatternFollower(target, verifier).apply(blank_id.encode(), wire(record))
     assert len(target) == 20
+
+
+def test_cli_lists_proposals_as_feedback_an_analyst_can_send(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], signer: PatternSigner
+) -> None:
+    import app.kafka_io
+    from app.cli import main
+
+    proposal = verifier_feedback(decision("BLOCK", [("tool.shell_command", "BLOCK")]), ATTACK)
+    confirmed = {"prompt_id": "p8", "label": "attack", "text": "x" * 20, "source": "a", "ts": 1}
+
+    class Message:
+        def __init__(self, value: bytes) -> None:
+            self.value = value
+
+    async def messages(settings: Any, topic: str, **options: Any) -> Any:
+        assert topic.endswith("feedback") and options["from_beginning"]
+        for value in (orjson.dumps(proposal), b"{broken", orjson.dumps(confirmed)):
+            yield Message(value)
+
+    monkeypatch.setattr(app.kafka_io, "read_messages", messages)
+    assert main(["proposals", "--source", "analyst-3"]) == 0
+    captured = capsys.readouterr()
+    (line,) = captured.out.splitlines()
+    record = parse_feedback(line.encode(), max_text_chars=1000)
+    assert (record.label, record.source, record.text) == ("attack", "analyst-3", ATTACK)
+    assert orjson.loads(line)["proposed_by"] == "verifier"
+    assert "1 proposals" in captured.err
+    # what the analyst sends back is learned
+    assert Learner(signer).learn(record) is not None
