@@ -214,7 +214,12 @@ def build_pipeline(
     screener = build_screener(settings, progress=progress)
     verifier = build_verifier(settings, redis=redis_client(settings) if use_redis else None)
     log.info("core pipeline ready in %.2fs", time.perf_counter() - started)
-    return Pipeline(screener=screener, verifier=verifier, max_text_chars=settings.max_text_chars)
+    return Pipeline(
+        screener=screener,
+        verifier=verifier,
+        max_text_chars=settings.max_text_chars,
+        max_clock_skew_s=settings.max_clock_skew_s,
+    )
 
 
 def build_learning(settings: Settings, screener: Any) -> tuple[Any, Any]:

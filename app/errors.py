@@ -9,6 +9,7 @@ AimdsError
 │   ├── EmptyText          text empty or only whitespace
 │   ├── TextTooLarge       text above the configured limit
 │   ├── DuplicatePrompt    a prompt id already seen for this session
+│   ├── TimestampOutOfRange  a time ahead of this worker's clock (beyond the allowed skew)
 │   └── FeedbackRefused    a feedback record that may not become a pattern
 ├── DetectorError          a detector failed; the caller fails closed (ESCALATE)
 ├── PatternStoreError      pattern store load/save/index problems
@@ -71,6 +72,17 @@ class DuplicatePrompt(ParseError):
     """A prompt id that was already screened for the same session."""
 
     reason = "duplicate_prompt"
+
+
+class TimestampOutOfRange(ParseError):
+    """A prompt or Kafka record time ahead of the worker's clock by more than the allowed skew.
+
+    Event time orders a session's history and Faust's windows: a far-future time would
+    blind the session's temporal checks, and a Kafka time far ahead makes Faust's windowed
+    tables allocate without bound.
+    """
+
+    reason = "timestamp_out_of_range"
 
 
 class FeedbackRefused(ParseError):

@@ -63,9 +63,13 @@ def record_key(record: dict[str, Any]) -> bytes | None:
 
 
 def record_timestamp_ms(record: dict[str, Any]) -> int | None:
-    """The Kafka timestamp of a prompt record: its `ts` (event time) when numeric."""
+    """The Kafka timestamp of a prompt record: its `ts` (event time) when numeric.
+
+    None (the broker's time) for a `ts` no Kafka timestamp can hold: the worker dead-letters
+    such a record, and the producer must not fail on it.
+    """
     ts = record.get("ts")
-    if isinstance(ts, int | float) and not isinstance(ts, bool) and ts > 0:
+    if isinstance(ts, int | float) and not isinstance(ts, bool) and 0 < ts < 1e16:
         return int(ts * 1000) if ts < 1e11 else int(ts)
     return None
 

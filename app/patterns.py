@@ -617,6 +617,7 @@ class PatternStore:
             **options,
         )
         index.prepare()
+        index.verbose = False  # progress was for the build: later searches print nothing
         if self.quantize:
             # the int8 search reads only the codes: drop the float copy kept for reranking
             index._raw_data = _raw_placeholder(len(data), data.shape[1])
@@ -1109,6 +1110,8 @@ def _index_from_state(state: dict[str, Any]) -> Any:
         state["_raw_data"] = _raw_placeholder(raw[1], raw[2])
     index = pynndescent.NNDescent.__new__(pynndescent.NNDescent)
     index.__setstate__(state)
+    # a verbose index prints to stdout when it compiles its search: `aimds scan` writes JSONL
+    index.verbose = False
     return index
 
 

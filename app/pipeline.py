@@ -46,14 +46,30 @@ class Routed:
 class Pipeline:
     """Screening and verification steps, without any Kafka or Faust."""
 
-    def __init__(self, *, screener: Any, verifier: Any = None, max_text_chars: int = 200_000):
+    def __init__(
+        self,
+        *,
+        screener: Any,
+        verifier: Any = None,
+        max_text_chars: int = 200_000,
+        max_clock_skew_s: float = 300.0,
+        clock: Any = time.time,
+    ):
         self.screener = screener
         self.verifier = verifier
         self.max_text_chars = max_text_chars
+        self.max_clock_skew_s = max_clock_skew_s
+        self._clock = clock
 
     def parse(self, raw: bytes | None) -> Prompt:
-        """Bytes to a validated prompt (`ParseError` on bad input)."""
-        return parse_prompt(raw, max_text_chars=self.max_text_chars)
+        """Bytes to a validated prompt (`ParseError` on bad input, a future `ts` included)."""
+        return parse_prompt(
+            raw, max_text_chars=self.max_text_chars, latest_ts=self.latest_accepted_ts()
+        )
+
+    def latest_accepted_ts(self) -> float:
+        """The latest event time accepted now: the clock plus the allowed skew."""
+        return float(self._clock()) + self.max_clock_skew_s
 
     def prepare(self, prompts: Sequence[Prompt]) -> list[Any]:
         """The screener's batch preparation of `prompts` (normalize + embed), or Nones.

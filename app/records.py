@@ -22,6 +22,7 @@ from app.errors import (
     InvalidJson,
     SchemaViolation,
     TextTooLarge,
+    TimestampOutOfRange,
 )
 from topics.schemas import validator
 
@@ -73,20 +74,37 @@ def parse_timestamp(value: Any) -> float:
             raise SchemaViolation(f"ts: not an ISO-8601 timestamp: {value[:40]!r}") from exc
         if parsed.tzinfo is None:
             raise SchemaViolation("ts: ISO-8601 timestamp needs a time zone")
-        return parsed.timestamp()
-    seconds = float(value)
-    # Anything past year 5138 in seconds is surely milliseconds.
-    return seconds / 1000.0 if seconds > 1e11 else seconds
+        seconds = parsed.timestamp()
+    else:
+        seconds = float(value)
+        # Anything past year 5138 in seconds is surely milliseconds.
+        seconds = seconds / 1000.0 if seconds > 1e11 else seconds
+    if not seconds >= 0.0:  # also NaN
+        raise SchemaViolation(f"ts: {seconds!r} is before 1970")
+    return seconds
 
 
-def parse_prompt(raw: bytes | bytearray | memoryview | None, *, max_text_chars: int) -> Prompt:
-    """Turn raw record bytes into a validated `Prompt` or raise a `ParseError` subclass."""
+def parse_prompt(
+    raw: bytes | bytearray | memoryview | None,
+    *,
+    max_text_chars: int,
+    latest_ts: float | None = None,
+) -> Prompt:
+    """Turn raw record bytes into a validated `Prompt` or raise a `ParseError` subclass.
+
+    With `latest_ts` (the caller's clock plus the allowed skew), a later `ts` is refused.
+    """
     obj = _checked_object(raw, "prompt", max_text_chars=max_text_chars)
+    ts = parse_timestamp(obj["ts"])
+    if latest_ts is not None and ts > latest_ts:
+        raise TimestampOutOfRange(
+            f"ts {ts:.0f} is {ts - latest_ts:.0f}s past the latest time accepted ({latest_ts:.0f})"
+        )
     return Prompt(
         id=obj["id"],
         session_id=obj["session_id"],
         text=obj["text"],
-        ts=parse_timestamp(obj["ts"]),
+        ts=ts,
         user_id=obj.get("user_id"),
         tenant=obj.get("tenant"),
         role=obj.get("role"),

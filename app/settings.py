@@ -44,8 +44,13 @@ class Settings:
     replication_factor: int = 1
     #: retention of prompts/decisions/verification/deadletter topics (ms); patterns is compacted
     retention_ms: int = 7 * 24 * 3600 * 1000
+    #: retention of the prompts topic per partition (bytes): their Kafka time is the prompt's
+    #: event time, which may be old (replays), so they are kept by size, not by time
+    prompts_retention_bytes: int = 1 << 30
     #: largest prompt text accepted (characters); longer texts are dead-lettered
     max_text_chars: int = 200_000
+    #: how far ahead of this worker's clock a prompt's `ts` or its Kafka time may be (seconds)
+    max_clock_skew_s: float = 300.0
     #: largest Kafka record the producer/consumer/broker handle (bytes)
     max_message_bytes: int = 8 * 1024 * 1024
     #: Faust table store: `memory://` or `rocksdb://`
@@ -104,6 +109,10 @@ class Settings:
         for name in ("partitions", "replication_factor", "retention_ms", "max_text_chars"):
             if getattr(self, name) < 1:
                 out.append(f"AIMDS_{name.upper()}={getattr(self, name)}: must be >= 1")
+        if not 0.0 <= self.max_clock_skew_s <= 86_400.0:
+            out.append(f"AIMDS_MAX_CLOCK_SKEW_S={self.max_clock_skew_s}: must be within [0, 86400]")
+        if self.prompts_retention_bytes < self.max_message_bytes:
+            out.append("AIMDS_PROMPTS_RETENTION_BYTES: must be at least AIMDS_MAX_MESSAGE_BYTES")
         if self.max_message_bytes < 1024 * 1024:
             out.append("AIMDS_MAX_MESSAGE_BYTES: must be at least 1 MiB")
         for name in ("block_threshold", "allow_threshold"):

@@ -61,6 +61,22 @@ BAD_INPUTS: list[tuple[str, bytes | None, str]] = [
         orjson.dumps({"id": "b11", "session_id": "s", "text": "A" * (5 * 1024 * 1024), "ts": 1}),
         "text_too_large",
     ),
+    # event time must not run ahead of the worker's clock (AIMDS_MAX_CLOCK_SKEW_S)
+    (
+        "ts_far_future",
+        b'{"id": "b12", "session_id": "s", "text": "hi", "ts": 9e15}',
+        "timestamp_out_of_range",
+    ),
+    (
+        "ts_overflow",
+        b'{"id": "b13", "session_id": "s", "text": "hi", "ts": 1e300}',
+        "timestamp_out_of_range",
+    ),
+    (
+        "ts_before_1970",
+        b'{"id": "b14", "session_id": "s", "text": "hi", "ts": "0001-01-01T00:00:00+14:00"}',
+        "schema_violation",
+    ),
     ("empty_bytes", b"", "invalid_json"),
     ("tombstone", None, "invalid_json"),
 ]

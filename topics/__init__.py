@@ -81,10 +81,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     retention = str(settings.retention_ms)
     max_bytes = str(settings.max_message_bytes)
     delete = {"cleanup.policy": "delete", "retention.ms": retention, "max.message.bytes": max_bytes}
+    # prompts carry their event time as the Kafka time (replays of old logs): kept by size, or
+    # time-based retention would delete an old log's records before any worker reads them
+    by_size = dict(
+        delete, **{"retention.ms": "-1", "retention.bytes": str(settings.prompts_retention_bytes)}
+    )
     compact = {"cleanup.policy": "compact", "max.message.bytes": max_bytes}
     n = settings.partitions
     rows = [
-        ("prompts", n, "session_id", "prompt", delete),
+        ("prompts", n, "session_id", "prompt", by_size),
         ("decisions", n, "session_id", "decision", delete),
         ("verification", n, "session_id", "verification", delete),
         ("feedback", max(1, n // 2), "prompt_id", "feedback", delete),

@@ -54,8 +54,8 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
             key_serializer="raw",
             value_serializer="raw",
             partitions=spec.partitions,
-            retention=timedelta(milliseconds=settings.retention_ms)
-            if spec.config.get("cleanup.policy") == "delete"
+            retention=timedelta(milliseconds=int(spec.config["retention.ms"]))
+            if int(spec.config.get("retention.ms", "-1")) > 0
             else None,
             compacting=spec.config.get("cleanup.policy") == "compact",
             config={"max.message.bytes": spec.config["max.message.bytes"]},

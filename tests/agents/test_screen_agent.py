@@ -82,6 +82,8 @@ async def test_duplicate_prompt_id_is_dead_lettered(agent_app) -> None:
     assert len(out.records("decisions")) == 1
     (dead,) = out.records("deadletter")
     assert dead["reason"] == "duplicate_prompt"
+    # the record named its ids: the dead letter carries them for whoever looks it up
+    assert (dead["prompt_id"], dead["session_id"]) == ("dup-1", "s-dup")
 
 
 class Uncertain(RuleScreener):
@@ -185,3 +187,56 @@ async def test_batched_agent_hands_the_same_session_facts_as_one_by_one() -> Non
         )
     assert facts[0] == facts[1]
     assert [f["prompts_1m"] for _, f in facts[0]] == [1, 1, 2, 2, 3, 3]
+
+
+async def test_a_record_too_large_to_dead_letter_whole_keeps_its_head() -> None:
+    import base64
+    import hashlib
+
+    limit = 1024 * 1024  # the smallest the settings allow
+    aimds, out = make_app(max_message_bytes=limit)
+    raw = b"\xff" + b"x" * (limit - 1)  # not JSON, and its base64 would not fit on the topic
+    async with aimds.agents["screen_prompts"].test_context() as agent:
+        await agent.put(raw, key=b"big", timestamp=T0)
+        await agent.put(good(1), key=b"s", timestamp=T0 + 1)
+    (dead,) = out.records("deadletter")
+    assert_valid(dead, "deadletter")
+    assert dead["raw_truncated"] is True and dead["raw_size"] == len(raw)
+    assert dead["raw_sha256"] == hashlib.sha256(raw).hexdigest()
+    assert raw.startswith(base64.b64decode(dead["raw_b64"]))
+    assert len(orjson.dumps(dead)) <= limit
+    assert [d["prompt_id"] for d in out.records("decisions")] == ["good-1"]
+
+
+async def test_a_dead_letter_that_cannot_be_sent_goes_out_without_its_bytes() -> None:
+    aimds, out = make_app()
+    original = out.send
+
+    async def send(topic, key, record):  # the broker refuses any dead letter with raw bytes
+        if topic == "deadletter" and record["raw_b64"]:
+            raise ValueError("MessageSizeTooLargeError (simulated)")
+        await original(topic, key, record)
+
+    out.send = send  # type: ignore[method-assign]
+    async with aimds.agents["screen_prompts"].test_context() as agent:
+        await agent.put(b"{not json", key=b"bad", timestamp=T0)
+        await agent.put(good(1), key=b"s", timestamp=T0 + 1)
+    (dead,) = out.records("deadletter")
+    assert_valid(dead, "deadletter")
+    assert dead["reason"] == "invalid_json" and dead["raw_truncated"] is True
+    assert dead["raw_size"] == len(b"{not json") and not dead["raw_b64"]
+    assert [d["prompt_id"] for d in out.records("decisions")] == ["good-1"]
+
+
+async def test_a_far_future_kafka_time_is_dead_lettered_before_the_windowed_tables() -> None:
+    # Faust's hopping window lists every window up to the record's time: at 9e12 s that ran
+    # the worker out of memory. Refused before any table sees it, the agent goes on.
+    aimds, out = make_app()
+    async with aimds.agents["screen_prompts"].test_context() as agent:
+        await agent.put(good(1), key=b"s", timestamp=T0)
+        await agent.put(good(2), key=b"s", timestamp=9e12)
+        await agent.put(good(3), key=b"s", timestamp=T0 + 3)
+    (dead,) = out.records("deadletter")
+    assert (dead["stage"], dead["reason"]) == ("parse", "timestamp_out_of_range")
+    assert "Kafka record time" in dead["message"]
+    assert [d["prompt_id"] for d in out.records("decisions")] == ["good-1", "good-3"]

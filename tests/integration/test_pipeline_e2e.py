@@ -55,9 +55,12 @@ def test_bad_input_is_dead_lettered_while_good_records_get_decisions(settings, w
         items.append((b"s-bad", raw, int((T0 + i) * 1000)))
     first, second = duplicate_pair()
     items += [(b"s-dup", first, None), (b"s-dup", second, None)]
+    # a valid prompt whose Kafka time is far in the future (once, it ran the worker out of
+    # memory in Faust's windowed tables)
+    items.append((b"s-future", good(900, session="s-future"), int(9e15)))
     produce(settings, items)
 
-    expected_dead = len(BAD_INPUTS) + 1  # + the duplicate
+    expected_dead = len(BAD_INPUTS) + 2  # + the duplicate, + the future Kafka time
     dead = collect(
         settings,
         "deadletter",
@@ -70,7 +73,7 @@ def test_bad_input_is_dead_lettered_while_good_records_get_decisions(settings, w
         settings, "decisions", expect=len(BAD_INPUTS) + 1, timeout_s=60, settle_s=SETTLE_S
     )
     assert sorted(d["reason"] for d in dead) == sorted(
-        [reason for _, _, reason in BAD_INPUTS] + ["duplicate_prompt"]
+        [reason for _, _, reason in BAD_INPUTS] + ["duplicate_prompt", "timestamp_out_of_range"]
     ), worker.log_tail()
     for d in dead:
         assert_valid(d, "deadletter")

@@ -408,6 +408,27 @@ def test_save_load_round_trip(tmp_path: Path, embedder: HashingEmbedder, data: n
     assert all(m.pattern_id != "p3" for ms in loaded.query(data[3:4], k=10) for m in ms)
 
 
+@pytest.mark.parametrize("kernel", ["pynndescent", "int8"])
+def test_an_index_built_with_progress_searches_silently_after_load(
+    tmp_path: Path,
+    embedder: HashingEmbedder,
+    data: np.ndarray,
+    kernel: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`aimds scan` writes JSONL to stdout: a loaded index must not print when it compiles."""
+    store = PatternStore(
+        embedder=embedder, n_neighbors=10, exact_below=100, n_jobs=1, search_kernel=kernel
+    )
+    store.add([pattern(i) for i in range(len(data))], vectors=data)
+    store.build(progress=True)
+    store.save(tmp_path / "store")
+    capsys.readouterr()
+    loaded = PatternStore.load(tmp_path / "store", embedder=embedder)
+    assert len(loaded.query(unit_rows(3, seed=5), k=3)) == 3
+    assert capsys.readouterr().out == ""
+
+
 @pytest.mark.parametrize(
     "other",
     [

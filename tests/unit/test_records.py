@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import jsonschema
 import orjson
 import pytest
@@ -15,7 +17,8 @@ from topics.schemas import load_schema
 
 
 def parse(raw: bytes | None) -> Prompt:
-    return parse_prompt(raw, max_text_chars=MAX_TEXT_CHARS)
+    # as the pipeline parses: no event time more than the default skew past the clock
+    return parse_prompt(raw, max_text_chars=MAX_TEXT_CHARS, latest_ts=time.time() + 300.0)
 
 
 def test_valid_record_round_trips() -> None:
@@ -115,3 +118,21 @@ def test_parser_agrees_with_published_schema(obj: dict) -> None:
     elif _valid_by_schema(obj):
         text, ts = obj["text"], obj["ts"]
         assert not text.strip() or isinstance(ts, str)
+
+
+@pytest.mark.parametrize(
+    ("ts", "latest", "accepted"),
+    [(1_700_000_000.0, 1_700_000_000.0, True), (1_700_000_000.5, 1_700_000_000.0, False)],
+)
+def test_a_ts_past_the_latest_accepted_time_is_refused(
+    ts: float, latest: float, accepted: bool
+) -> None:
+    from app.errors import TimestampOutOfRange
+
+    raw = orjson.dumps({"id": "p", "session_id": "s", "text": "hi", "ts": ts})
+    if accepted:
+        assert parse_prompt(raw, max_text_chars=10, latest_ts=latest).ts == ts
+    else:
+        with pytest.raises(TimestampOutOfRange, match="past the latest time accepted"):
+            parse_prompt(raw, max_text_chars=10, latest_ts=latest)
+    assert parse_prompt(raw, max_text_chars=10).ts == ts  # no bound without a clock
