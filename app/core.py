@@ -240,7 +240,12 @@ def build_learning(settings: Settings, screener: Any) -> tuple[Any, Any]:
     learner = None
     if signer is not None:
         benign = getattr(screener, "benign_similarity", None)
-        learner = Learner(signer, benign_similarity=benign)
+        views = getattr(screener, "views", None)
+        learner = Learner(
+            signer,
+            benign_similarity=benign,
+            canonical=(lambda text: views(text)[0]) if views is not None else None,
+        )
     follower = None
     if store is not None:
         if settings.trusted_key_paths:

@@ -189,7 +189,9 @@ class Learner:
     labels for texts that read like ordinary prompts: as a pattern such a text would block
     its benign neighbours. Refusals are `FeedbackRefused` errors (dead-lettered for review).
     Records carry `clock()` (the learn agent's time, not the feedback's): the follower orders
-    updates of one id by it.
+    updates of one id by it. `canonical` (text → the screener's canonical view) is what is
+    learned: screening matches canonical views, so an obfuscated attack (zero-width,
+    look-alike letters, fullwidth) learned as typed would not match itself.
     """
 
     def __init__(
@@ -197,6 +199,7 @@ class Learner:
         signer: PatternSigner,
         *,
         benign_similarity: Any = None,
+        canonical: Any = None,
         max_benign_similarity: float = 0.9,
         default_severity: float = 0.8,
         min_chars: int = 12,
@@ -205,6 +208,7 @@ class Learner:
     ):
         self.signer = signer
         self._benign_similarity = benign_similarity
+        self._canonical = canonical
         self.max_benign_similarity = max_benign_similarity
         self.default_severity = default_severity
         self.min_chars = min_chars
@@ -228,6 +232,8 @@ class Learner:
                 f"category {category[:64]!r} is not one of {sorted(CATEGORY_SEVERITY)}"
             )
         text = feedback.text.strip()
+        if self._canonical is not None:
+            text = str(self._canonical(text)).strip() or text
         pattern_id = learned_pattern_id(text)
         record = {
             "id": pattern_id,

@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     screener = pipeline.screener
     store = screener.pattern_store
     signer = PatternSigner.from_file(generate_key_pair(tempfile.mkdtemp())[0])
-    learner = Learner(signer, benign_similarity=screener.benign_similarity)
+    learner = Learner(
+        signer,
+        benign_similarity=screener.benign_similarity,
+        canonical=lambda text: screener.views(text)[0],  # as the worker's learner
+    )
     follower = PatternFollower(store, UpdateVerifier([signer.public_key]), rebuild_after=10**6)
     benign = [r for s in BENIGN for r in read_labelled(data / f"{s}.jsonl") if r.label == 0]
     benign += trigger_word_benign(300)
