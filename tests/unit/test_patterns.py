@@ -422,6 +422,8 @@ def test_an_index_built_with_progress_searches_silently_after_load(
     )
     store.add([pattern(i) for i in range(len(data))], vectors=data)
     store.build(progress=True)
+    index = store._generation.index
+    getattr(index, "inner", index).verbose = True  # as stores cached before this fix were
     store.save(tmp_path / "store")
     capsys.readouterr()
     loaded = PatternStore.load(tmp_path / "store", embedder=embedder)
@@ -1036,3 +1038,25 @@ def test_int8_codes_reconstruct_rows_within_half_a_step(seed: int) -> None:
     error = np.abs(rows - codes * scales[:, None])
     assert np.all(error <= scales[:, None] / 2 + 1e-6)
     assert not codes[7].any()
+
+
+def test_a_background_rebuild_takes_one_thread_a_build_the_stores_count(
+    embedder: HashingEmbedder, data: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A serving worker rebuilds with one thread, so screening keeps the other cores."""
+    import pynndescent
+
+    real = pynndescent.NNDescent
+    threads: list[int | None] = []
+
+    def counting(*args: object, **kwargs: object) -> object:
+        threads.append(kwargs.get("n_jobs"))  # type: ignore[arg-type]
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pynndescent, "NNDescent", counting)
+    store = vector_store(embedder, data, build=False)
+    store.n_jobs = 2
+    store.build()
+    store.rebuild_in_background().join(timeout=240)
+    assert threads == [2, 1]
+    assert store.n_delta_rows == 0
