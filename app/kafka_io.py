@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
@@ -14,6 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from app.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def producer(settings: Settings) -> AIOKafkaProducer:
@@ -35,7 +38,7 @@ def prompt_records(
     A line that is a JSON object is taken as a prompt record (missing `id`, `session_id`
     and `ts` are filled in); any other non-empty line is the text of a new prompt.
     """
-    for line in lines:
+    for line_no, line in enumerate(lines, start=1):
         stripped = line.rstrip("\n")
         if not stripped.strip():
             continue
@@ -43,7 +46,11 @@ def prompt_records(
         if stripped.lstrip().startswith("{"):
             try:
                 parsed = orjson.loads(stripped)
-            except orjson.JSONDecodeError:
+            except orjson.JSONDecodeError as exc:
+                # a JSONL line with a typo: still sent (nothing is lost), but not silently
+                log.warning(
+                    "line %d is not a JSON record (%s): sent as a prompt's text", line_no, exc
+                )
                 parsed = None
             record = parsed if isinstance(parsed, dict) else {"text": stripped}
         else:
