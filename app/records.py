@@ -66,7 +66,10 @@ class Prompt:
 
 
 def parse_timestamp(value: Any) -> float:
-    """Accept epoch seconds, epoch milliseconds or an ISO-8601 string; return epoch seconds."""
+    """Accept epoch seconds, epoch milliseconds or an ISO-8601 string; return epoch seconds.
+
+    A time before 1970 (or NaN) is a `SchemaViolation`.
+    """
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -42,7 +42,8 @@ class Settings:
     #: partitions of the prompts, decisions and verification topics
     partitions: int = 4
     replication_factor: int = 1
-    #: retention of prompts/decisions/verification/deadletter topics (ms); patterns is compacted
+    #: retention of the decisions/verification/feedback/deadletter topics (ms); patterns is
+    #: compacted, prompts kept by size
     retention_ms: int = 7 * 24 * 3600 * 1000
     #: retention of the prompts topic per partition (bytes): their Kafka time is the prompt's
     #: event time, which may be old (replays), so they are kept by size, not by time
