@@ -314,13 +314,23 @@ class PatternFollower:
     Records are verified before anything is applied; a refused record changes nothing. Only
     learned patterns are touched (id derived from the text, `feedback:` source), and per id
     only records at least as new as the last one applied, so a replayed record cannot undo
-    a retraction.
+    a retraction. At most `max_learned` learned patterns are live at once: the store, its
+    memory and its rebuilds stay bounded whatever the signer publishes.
     """
 
-    def __init__(self, store: Any, verifier: UpdateVerifier, *, rebuild_after: int = 256):
+    def __init__(
+        self,
+        store: Any,
+        verifier: UpdateVerifier,
+        *,
+        rebuild_after: int = 256,
+        max_learned: int = 100_000,
+    ):
         self.store = store
         self.verifier = verifier
         self.rebuild_after = rebuild_after
+        self.max_learned = max_learned
+        self._live: set[str] = set()  # learned ids this follower added and did not retract
         self.applied = 0
         self.retired = 0
         self.refused = 0
@@ -373,8 +383,14 @@ class PatternFollower:
             raise UpdateRefused(
                 f"pattern update {pattern_id} is older than the one applied (a replay)"
             )
+        retraction = bool(record.get("retracted"))
+        if not retraction and pattern_id not in self._live and len(self._live) >= self.max_learned:
+            raise UpdateRefused(
+                f"{self.max_learned} learned patterns are live: retract some before adding more"
+            )
         self._latest[pattern_id] = ts
-        if record.get("retracted"):
+        if retraction:
+            self._live.discard(pattern_id)
             removed = self.store.remove([pattern_id])
             self.retired += removed
             return "retired" if removed else "unchanged"
@@ -390,6 +406,7 @@ class PatternFollower:
             self.store.add([pattern])
         except PatternStoreError as exc:  # e.g. a blank text: the follower must move past it
             raise UpdateRefused(f"pattern update cannot be stored: {exc}") from exc
+        self._live.add(pattern_id)
         if self.store.version == before:
             return "unchanged"
         self.applied += 1

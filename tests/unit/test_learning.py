@@ -598,3 +598,27 @@ def test_the_canonical_view_is_learned_so_obfuscated_replays_match(
     # a retraction of the text as typed names the same id
     retraction = learner.learn(feedback(hidden, label="benign"))
     assert retraction is not None and retraction.pattern_id == outcome.pattern_id
+
+
+def test_the_follower_holds_at_most_max_learned_live_patterns(
+    signer: PatternSigner, verifier: UpdateVerifier
+) -> None:
+    target = store()
+    follower = PatternFollower(target, verifier, max_learned=2)
+    clock = iter(range(1, 100))
+    learner = Learner(signer, clock=lambda: float(next(clock)))
+
+    def apply(text: str, label: str = "attack") -> str:
+        outcome = learner.learn(feedback(text, label=label))
+        assert outcome is not None
+        return follower.apply(outcome.pattern_id.encode(), wire(outcome.record))
+
+    texts = [f"{ATTACK} Variant number {i} of three." for i in range(3)]
+    assert [apply(texts[0]), apply(texts[1])] == ["added", "added"]
+    assert apply(texts[1]) == "unchanged"  # a live pattern again: not counted twice
+    with pytest.raises(UpdateRefused, match="2 learned patterns are live"):
+        apply(texts[2])
+    assert len(target) == 22
+    assert apply(texts[0], label="benign") == "retired"
+    assert apply(texts[2]) == "added"  # room again, and the refused record left no trace
+    assert len(target) == 22
