@@ -31,28 +31,24 @@ async def send_dead_letter(
         "partition": message.partition,
         "offset": message.offset,
     }
-    budget = dead_letter_raw_budget(max_message_bytes)
-    try:
-        await out.send(
-            "deadletter", message.key, dead_letter(event.value, **where, max_raw_bytes=budget)
-        )
-        return
-    except Exception:  # noqa: BLE001 - the bare dead letter below is the fallback
-        log.exception(
-            "dead-lettering %s[%s]@%s failed", message.topic, message.partition, message.offset
-        )
-    try:
-        await out.send(
-            "deadletter", message.key, dead_letter(event.value, **where, max_raw_bytes=0)
-        )
-    except Exception:  # noqa: BLE001 - nothing more can be sent; the log keeps the trace
-        log.critical(
-            "could not dead-letter %s[%s]@%s at all",
-            message.topic,
-            message.partition,
-            message.offset,
-            exc_info=True,
-        )
+    # the record's head within the topic's limit; failing that, no raw bytes at all
+    for keep in (dead_letter_raw_budget(max_message_bytes), 0):
+        try:
+            await out.send(
+                "deadletter", message.key, dead_letter(event.value, **where, max_raw_bytes=keep)
+            )
+            return
+        except Exception:  # noqa: BLE001 - the next, smaller dead letter is the fallback
+            log.exception(
+                "dead-lettering %s[%s]@%s (keeping %d raw bytes) failed",
+                message.topic,
+                message.partition,
+                message.offset,
+                keep,
+            )
+    log.critical(
+        "could not dead-letter %s[%s]@%s at all", message.topic, message.partition, message.offset
+    )
 
 
 async def handle_each(

@@ -769,10 +769,11 @@ class RuleDetector:
         options = re2.Options()
         options.max_mem = max_mem
         self._rules = rules
-        self._patterns = [re2.compile("(?i)" + rule.pattern.pattern, options) for rule in rules]
+        sources = ["(?i)" + rule.pattern.pattern for rule in rules]
+        self._patterns = [re2.compile(source, options) for source in sources]
         self._set = re2.Set.SearchSet(options)
-        for rule in rules:
-            self._set.Add("(?i)" + rule.pattern.pattern)
+        for source in sources:
+            self._set.Add(source)
         self._set.Compile()
         self._prefilter = _prefilter_database([r.pattern.pattern for r in rules], cache_dir)
         self._scratch = threading.local()  # a Hyperscan scratch serves one thread at a time
