@@ -44,7 +44,7 @@ def register(aimds: Any) -> Any:
                 f"Kafka record time {event.message.timestamp:.0f} is ahead of this worker's"
                 f" clock by more than {pipeline.max_clock_skew_s:g}s"
             )
-        prompt = pipeline.parse(event.value)
+        prompt = pipeline.parse(event.value, record_ts=event.message.timestamp)
         key = dedup_key(prompt)
         seen = tables.seen_prompt_ids[key]
         if seen.current() or seen.delta(dedup_ttl):

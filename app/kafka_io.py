@@ -14,6 +14,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from app.errors import ParseError
+from app.records import parse_timestamp
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,12 +72,17 @@ def record_key(record: dict[str, Any]) -> bytes | None:
 
 
 def record_timestamp_ms(record: dict[str, Any]) -> int | None:
-    """The Kafka timestamp of a prompt record: its `ts` (event time) when numeric.
+    """The Kafka timestamp of a prompt record: its `ts` (event time), numeric or ISO-8601.
 
     None (the broker's time) for a `ts` no Kafka timestamp can hold: the worker dead-letters
     such a record, and the producer must not fail on it.
     """
     ts = record.get("ts")
+    if isinstance(ts, str):
+        try:
+            ts = parse_timestamp(ts)
+        except ParseError:
+            return None
     if isinstance(ts, int | float) and not isinstance(ts, bool) and 0 < ts < 1e16:
         return int(ts * 1000) if ts < 1e11 else int(ts)
     return None

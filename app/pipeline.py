@@ -9,9 +9,10 @@ state, so `aimds scan` and the worker give the same decisions on the same input.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.decisions import (
@@ -32,6 +33,10 @@ from app.windows import (
 )
 
 log = logging.getLogger(__name__)
+
+#: how far a prompt's `ts` may be from its Kafka record time before the record time is used
+#: instead (producers stamp both; a second covers their clocks and Kafka's milliseconds)
+EVENT_TIME_TOLERANCE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,11 +66,31 @@ class Pipeline:
         self.max_clock_skew_s = max_clock_skew_s
         self._clock = clock
 
-    def parse(self, raw: bytes | None) -> Prompt:
-        """Bytes to a validated prompt (`ParseError` on bad input, a future `ts` included)."""
-        return parse_prompt(
+    def parse(self, raw: bytes | None, record_ts: float | None = None) -> Prompt:
+        """Bytes to a validated prompt (`ParseError` on bad input, a future `ts` included).
+
+        `record_ts` is the Kafka record's time, the event time of the worker's windowed
+        tables. A `ts` more than `EVENT_TIME_TOLERANCE_S` away from it is replaced by it, so
+        the temporal stage runs on the same clock as the tables: a `ts` claimed in the
+        record's body cannot space a burst out over hours.
+        """
+        prompt = parse_prompt(
             raw, max_text_chars=self.max_text_chars, latest_ts=self.latest_accepted_ts()
         )
+        if (
+            record_ts is not None
+            and math.isfinite(record_ts)
+            and record_ts >= 0.0
+            and abs(prompt.ts - record_ts) > EVENT_TIME_TOLERANCE_S
+        ):
+            log.debug(
+                "prompt %s: ts %.3f replaced by its Kafka record time %.3f",
+                prompt.id,
+                prompt.ts,
+                record_ts,
+            )
+            prompt = replace(prompt, ts=record_ts)
+        return prompt
 
     def latest_accepted_ts(self) -> float:
         """The latest event time accepted now: the clock plus the allowed skew."""

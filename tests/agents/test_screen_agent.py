@@ -240,3 +240,32 @@ async def test_a_far_future_kafka_time_is_dead_lettered_before_the_windowed_tabl
     assert (dead["stage"], dead["reason"]) == ("parse", "timestamp_out_of_range")
     assert "Kafka record time" in dead["message"]
     assert [d["prompt_id"] for d in out.records("decisions")] == ["good-1", "good-3"]
+
+
+async def test_a_burst_cannot_be_spaced_out_by_the_ts_in_the_body() -> None:
+    # 20 prompts in 4 s of Kafka time whose bodies claim 10 minutes between them: the worker
+    # screens them at their record times (the windowed tables' clock), so the burst shows
+    from app.core import build_screener
+    from app.settings import Settings
+
+    aimds, out = make_app(Pipeline(screener=build_screener(Settings.from_env({}))))
+    claimed = T0 - 86_400.0
+    async with aimds.agents["screen_prompts"].test_context() as agent:
+        for i in range(20):
+            raw = good(i, session="spread", ts=claimed + 599.0 * i)
+            await agent.put(raw, key=b"spread", timestamp=T0 + 0.2 * i)
+    decisions = out.records("decisions")  # the rest went to verification
+    assert len(decisions) + len(out.records("verification")) == 20
+    assert {d["ts"] for d in decisions} <= {T0 + 0.2 * i for i in range(20)}
+    flagged = [d for d in decisions if any("session: burst" in r for r in d["reasons"])]
+    assert len(flagged) >= 5, [d["reasons"] for d in decisions]
+
+
+async def test_a_ts_within_a_second_of_the_record_time_is_kept() -> None:
+    aimds, out = make_app()
+    async with aimds.agents["screen_prompts"].test_context() as agent:
+        await agent.put(good(0, ts=T0 + 0.25), key=b"s", timestamp=T0)
+        await agent.put(good(1, ts=T0 - 5.0), key=b"s", timestamp=T0 + 2.0)
+    first, second = out.records("decisions")
+    assert first["ts"] == T0 + 0.25  # its own ts: 0.25 s from the record time
+    assert second["ts"] == T0 + 2.0  # 6 s away: the record time

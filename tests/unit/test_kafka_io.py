@@ -41,11 +41,14 @@ def test_a_session_given_on_the_command_line_wins() -> None:
         (1e20, None),  # no Kafka timestamp holds it: the broker's time, the worker refuses it
         (1e300, None),
         (-5, None),
-        ("2026-01-01T00:00:00Z", None),
+        ("2026-01-01T00:00:00Z", 1_767_225_600_000),  # ISO-8601, as the worker reads it
+        ("2026-01-01T01:00:00+01:00", 1_767_225_600_000),
+        ("yesterday", None),  # not a time: the worker dead-letters it
+        ("2026-01-01T00:00:00", None),  # no time zone: likewise
         (True, None),
     ],
 )
-def test_kafka_timestamps_follow_numeric_event_times_it_can_hold(
+def test_kafka_timestamps_follow_the_event_times_it_can_hold(
     ts: object, expected: int | None
 ) -> None:
     assert record_timestamp_ms({"ts": ts}) == expected

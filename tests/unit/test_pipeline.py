@@ -114,3 +114,21 @@ def test_failed_batch_preparation_falls_back_to_one_by_one() -> None:
     assert pipeline.prepare(prompts) == [None, None, None]
     routed = pipeline.screen(prompts[0], None, {}, None)
     assert routed.result.action is Action.ALLOW
+
+
+@pytest.mark.parametrize(
+    ("record_ts", "expected"),
+    [
+        (None, 1_700_000_003.0),  # no record time (aimds scan): the body's ts
+        (1_700_000_003.5, 1_700_000_003.0),  # within a second: the body's ts
+        (1_700_000_010.0, 1_700_000_010.0),  # further: the record time
+        (1_699_000_000.0, 1_699_000_000.0),  # the body may not claim a later time either
+        (float("nan"), 1_700_000_003.0),  # no usable record time: the body's ts
+        (-0.001, 1_700_000_003.0),  # Kafka's "no timestamp"
+    ],
+)
+def test_the_kafka_record_time_overrides_a_ts_far_from_it(
+    record_ts: float | None, expected: float
+) -> None:
+    prompt = Pipeline(screener=RuleScreener()).parse(good(3), record_ts=record_ts)
+    assert prompt.ts == expected
