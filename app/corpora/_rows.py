@@ -27,6 +27,7 @@ PROMPTBENCH_SOURCE = "promptbench_benign"
 SLABS_SOURCE = "slabs"
 YANISMIRAOUI_SOURCE = "yanismiraoui_injections"
 FORCEFIELD_SOURCE = "forcefield_attacks"
+CHATTERBOT_SOURCE = "chatterbot_chat"
 
 
 @dataclass(frozen=True, slots=True)

