@@ -1,6 +1,6 @@
 """Screening latency per prompt on one core, and worker start-up time.
 
-    python -m perf.bench_screen [--n 3000] [--data ../shared/data/dev]
+    python -m perf.bench_screen [--n 3000] [--data ../shared/data/dev] [--compare-model DIR]
 
 Runs the full screener (normalize, rules, embed + kNN, fusion, temporal) over a stratified
 mix of the dev corpora, one prompt at a time in one thread, and prints median/p99 per stage
@@ -226,6 +226,25 @@ def knn_exactness_table(screener, texts: list[str]) -> None:
     )
 
 
+def model_ab_table(screener, texts: list[str], other: str, rounds: int = 3) -> None:
+    """The shipped model against the model in directory `other`, alternated in one process."""
+    other_screener = build_screener(Settings.from_env({**os.environ, "AIMDS_MODEL_PATH": other}))
+    pair = (("shipped", screener), (other, other_screener))
+    for _, s in pair:
+        run(s, texts[:200])  # warm caches
+    rounds_header = " | ".join(f"round {r + 1}" for r in range(rounds))
+    print(f"\n| model, {len(texts)} prompts | {rounds_header} |")
+    print("| --- |" + " --- |" * rounds)
+    cells: dict[str, list[str]] = {name: [] for name, _ in pair}
+    for _ in range(rounds):  # alternated, so machine drift hits both alike
+        for name, s in pair:
+            totals, stages = run(s, texts)
+            cells[name].append(f"{np.median(totals):.0f} ({np.median(stages['pattern']):.0f})")
+    for name, s in pair:
+        print(f"| {s.model_version} ({name}) | " + " | ".join(cells[name]) + " |")
+    print("median µs per prompt, pattern stage in brackets")
+
+
 def startup_seconds(home: str) -> float:
     code = (
         "import time; t=time.perf_counter();"
@@ -252,6 +271,11 @@ def main() -> None:
         "--batches",
         default="8,32",
         help="batch sizes for the throughput table (the agent's AIMDS_SCREEN_BATCH)",
+    )
+    parser.add_argument(
+        "--compare-model",
+        metavar="DIR",
+        help="also time the model artifacts in DIR against the shipped ones (alternated)",
     )
     args = parser.parse_args()
 
@@ -287,6 +311,8 @@ def main() -> None:
     rules_warm_up_table(screener, Path(args.data), 1500, args.seed)
     rules_engine_table(screener, Path(args.data), 1000, args.seed)
     knn_exactness_table(screener, texts)
+    if args.compare_model:
+        model_ab_table(screener, texts[:2000], args.compare_model)
 
     one_by_one = run_batched(screener, texts, 1)
     print("\n| screening as the agent batches | prompts/s | µs per prompt | vs one by one |")
