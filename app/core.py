@@ -245,6 +245,7 @@ def build_learning(settings: Settings, screener: Any) -> tuple[Any, Any]:
             signer,
             benign_similarity=benign,
             canonical=(lambda text: views(text)[0]) if views is not None else None,
+            max_per_hour=settings.feedback_max_per_hour,
         )
     follower = None
     if store is not None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +193,9 @@ class Learner:
     updates of one id by it. `canonical` (text → the screener's canonical view) is what is
     learned: screening matches canonical views, so an obfuscated attack (zero-width,
     look-alike letters, fullwidth) learned as typed would not match itself.
+    `max_per_hour` bounds how many patterns are learned in any hour (retractions are not
+    counted): a flood on the feedback topic, from a bug or a stolen analyst credential, is
+    refused and dead-lettered instead of filling every worker's store.
     """
 
     def __init__(
@@ -204,6 +208,7 @@ class Learner:
         default_severity: float = 0.8,
         min_chars: int = 12,
         max_chars: int = 20_000,
+        max_per_hour: int | None = 1000,
         clock: Any = time.time,
     ):
         self.signer = signer
@@ -213,7 +218,9 @@ class Learner:
         self.default_severity = default_severity
         self.min_chars = min_chars
         self.max_chars = max_chars
+        self.max_per_hour = max_per_hour
         self._clock = clock
+        self._learned_at: deque[float] = deque()  # times of the last hour's learned patterns
 
     def learn(self, feedback: Feedback) -> LearnOutcome | None:
         """The pattern update for one feedback record; None for a proposal (not learned).
@@ -235,13 +242,14 @@ class Learner:
         if self._canonical is not None:
             text = str(self._canonical(text)).strip() or text
         pattern_id = learned_pattern_id(text)
+        now = float(self._clock())
         record = {
             "id": pattern_id,
             "text": text,
             "category": category,
             "severity": 0.0,
             "source": LEARNED_SOURCE_PREFIX + feedback.source,
-            "ts": float(self._clock()),
+            "ts": now,
         }
         if feedback.label == "benign":
             record["retracted"] = True
@@ -266,9 +274,24 @@ class Learner:
                     f" {self.max_benign_similarity}): as a pattern it would block ordinary"
                     " prompts; review it by hand"
                 )
+        self._admit(now)
         severity = self.default_severity if feedback.severity is None else feedback.severity
         record["severity"] = float(severity)
         return LearnOutcome(pattern_id, self.signer.sign(record), f"confirmed by {feedback.source}")
+
+    def _admit(self, now: float) -> None:
+        """Count one learned pattern against the hourly limit (`FeedbackRefused` beyond it)."""
+        if self.max_per_hour is None:
+            return
+        learned = self._learned_at
+        while learned and learned[0] <= now - 3600.0:
+            learned.popleft()
+        if len(learned) >= self.max_per_hour:
+            raise FeedbackRefused(
+                f"{len(learned)} patterns learned in the last hour (limit {self.max_per_hour}):"
+                " resend this feedback later"
+            )
+        learned.append(now)
 
 
 def verifier_feedback(decision: Mapping[str, Any], text: str) -> dict[str, Any] | None:

@@ -85,6 +85,8 @@ class Settings:
     pattern_trusted_keys: str = ""
     #: learned patterns in the exact delta buffer before the index is rebuilt in the background
     pattern_rebuild_after: int = 256
+    #: patterns the learn agent learns in any hour at most; more feedback is dead-lettered
+    feedback_max_per_hour: int = 1000
     #: where the local broker/redis keep jars, data and logs
     home: str = dataclasses.field(default_factory=_default_home)
     #: Apache Kafka version of the local broker
@@ -143,6 +145,8 @@ class Settings:
             )
         if self.pattern_rebuild_after < 1:
             out.append("AIMDS_PATTERN_REBUILD_AFTER: must be >= 1")
+        if self.feedback_max_per_hour < 1:
+            out.append("AIMDS_FEEDBACK_MAX_PER_HOUR: must be >= 1")
         if not 0 <= self.web_port < 65536:
             out.append(f"AIMDS_WEB_PORT={self.web_port}: not a port")
         return out

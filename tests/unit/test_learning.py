@@ -228,6 +228,29 @@ def test_feedback_below_the_benign_limit_is_learned(signer: PatternSigner) -> No
     assert seen == [ATTACK]
 
 
+def test_learning_is_rate_limited_per_hour_and_retractions_are_not(
+    signer: PatternSigner,
+) -> None:
+    now = [1_800_000_000.0]
+    learner = Learner(signer, max_per_hour=3, clock=lambda: now[0])
+    for i in range(3):
+        assert learner.learn(feedback(f"{ATTACK} variant {i}")) is not None
+        now[0] += 60.0
+    with pytest.raises(FeedbackRefused, match="3 patterns learned in the last hour"):
+        learner.learn(feedback(f"{ATTACK} variant 3"))
+    # a refused record does not count, and a retraction is never refused
+    assert learner.learn(feedback(f"{ATTACK} variant 0", label="benign")) is not None
+    now[0] = 1_800_000_000.0 + 3600.0  # the first one leaves the hour
+    assert learner.learn(feedback(f"{ATTACK} variant 3")) is not None
+    with pytest.raises(FeedbackRefused):
+        learner.learn(feedback(f"{ATTACK} variant 4"))
+
+
+def test_an_unlimited_learner_learns_everything(signer: PatternSigner) -> None:
+    learner = Learner(signer, max_per_hour=None, clock=lambda: 1_800_000_000.0)
+    assert all(learner.learn(feedback(f"{ATTACK} variant {i}")) for i in range(50))
+
+
 @pytest.mark.parametrize(
     ("raw", "error"),
     [
