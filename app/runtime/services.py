@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Mapping
@@ -54,6 +55,8 @@ class Services:
     kafka_version: str = ""
     started_in_s: float = 0.0
     handles: list[ServerHandle] = field(default_factory=list)
+    #: a temporary data directory made for these servers, removed when they stop
+    owned_dir: Path | None = None
     _containers: list[Any] = field(default_factory=list, repr=False)
 
     def env(self) -> dict[str, str]:
@@ -69,6 +72,9 @@ class Services:
                 container.stop()
         self.handles.clear()
         self._containers.clear()
+        if self.owned_dir is not None:  # each run's Kafka log and Redis dump (~35 MB)
+            shutil.rmtree(self.owned_dir, ignore_errors=True)
+            self.owned_dir = None
 
 
 def start_services(
@@ -113,6 +119,7 @@ def start_services(
             mode="local",
             kafka_version=kafka_version,
             handles=[kafka, redis],
+            owned_dir=None if data_dir else base,
         )
     services.started_in_s = time.monotonic() - started
     log.info(
