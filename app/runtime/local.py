@@ -10,6 +10,7 @@ and are stopped by PID.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import shutil
@@ -146,6 +147,33 @@ def _cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
+def _group_coordinator_ready(port: int) -> bool:
+    """Whether the broker answers for consumer groups yet.
+
+    The first such request creates the offsets topic, and until it exists a consumer's
+    group join fails with GroupCoordinatorNotAvailable, which aiokafka logs as an ERROR in
+    the worker's log at every fresh start. Asked here, the topic is there before any worker.
+    """
+    import asyncio
+
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    async def ask() -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}")
+        try:
+            await admin.start()
+            await admin.find_coordinator("aimds-readiness")
+            return True
+        except KafkaError:
+            return False
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    return asyncio.run(ask())
+
+
 def start_kafka(
     *,
     home: Path,
@@ -227,7 +255,11 @@ def start_kafka(
             raise BrokerError(
                 f"Kafka exited with {proc.returncode}; see {log_file}:\n{_tail(log_file)}"
             )
-        if port_open(port) and "Kafka Server started" in _tail(log_file, 200_000):
+        if (
+            port_open(port)
+            and "Kafka Server started" in _tail(log_file, 200_000)
+            and _group_coordinator_ready(port)
+        ):
             return handle
         time.sleep(0.2)
     handle.stop()
