@@ -46,6 +46,10 @@ def test_2000_prompts_give_exactly_2000_decisions(settings, worker) -> None:
     actions = collections.Counter(d["action"] for d in decisions)
     assert actions["BLOCK"] >= 70, actions  # the 80 attack prompts are mostly blocked
     assert collect(settings, "deadletter", expect=0, settle_s=2.0) == []
+    # good traffic on a fresh broker logs no error (a group-coordinator ERROR used to open
+    # every worker's log, before the local broker waited for its offsets topic)
+    errors = [x for x in worker.log_path.read_text(errors="replace").splitlines() if "[ERROR]" in x]
+    assert errors == [], errors[:3]
 
 
 def test_bad_input_is_dead_lettered_while_good_records_get_decisions(settings, worker) -> None:
