@@ -10,9 +10,9 @@ the curated pattern pack and the dev-corpus attacks, and `PatternStore`:
 - rows live in an append-only buffer; a pynndescent index covers the rows present at the
   last build, every later row sits in an exact "delta" searched by brute force, and a
   query merges both;
-- `build()` (or `rebuild_in_background()`) indexes everything, warms the new index up
-  (numba JIT) and swaps it in atomically; queries keep using the previous generation
-  meanwhile;
+- `build()` (or `rebuild_in_background()`, which builds the graph in a helper process)
+  indexes everything, warms the new index up (numba JIT) and swaps it in atomically;
+  queries keep using the previous generation meanwhile;
 - `quantize=True` keeps int8 codes instead of float32 rows and searches the index with
   pynndescent's int8 codes (4x less vector memory, some recall lost: see perf/bench_index.py);
   `index_options={"quantization": "int8"}` instead keeps the float32 rows, searches the
@@ -30,6 +30,7 @@ the curated pattern pack and the dev-corpus attacks, and `PatternStore`:
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -536,10 +537,13 @@ class PatternStore:
 
     # -- index ---------------------------------------------------------------------------------
 
-    def build(self, *, progress: bool = False, n_jobs: int | None = None) -> None:
+    def build(
+        self, *, progress: bool = False, n_jobs: int | None = None, helper: bool = False
+    ) -> None:
         """(Re)build the index over every live row, warm it up, swap it in, empty the delta.
 
-        `n_jobs` overrides the store's thread count for this build.
+        `n_jobs` overrides the store's thread count for this build. With `helper`, the graph
+        is built in this process's helper process (`_Builder`) and sent back pickled.
         """
         with self._build_lock:
             started = time.perf_counter()
@@ -554,6 +558,7 @@ class PatternStore:
                     rows_now[live_rows],
                     progress=progress,
                     n_jobs=self.n_jobs if n_jobs is None else n_jobs,
+                    helper=helper,
                 )
             with self._write_lock:
                 gen = self._generation
@@ -577,17 +582,24 @@ class PatternStore:
                 time.perf_counter() - started,
             )
 
-    def rebuild_in_background(self, *, n_jobs: int | None = 1) -> threading.Thread:
+    def rebuild_in_background(
+        self, *, n_jobs: int | None = 1, helper: bool = True
+    ) -> threading.Thread:
         """Start `build()` in a daemon thread; queries use the current generation meanwhile.
 
-        One build thread by default, so the worker that keeps screening keeps a core (with
-        every core, a review measured screening p99 rising from ~2-5 ms to 9-19 ms). A failed
-        build is logged; the current generation keeps serving.
+        The graph is built in the helper process (`helper`): pynndescent's build kernels are
+        compiled on first use in each process (about 30 s) and are not cached, and in this
+        process that compilation and the build hold the interpreter lock, which took
+        screening p99 from 2.2 to 23 ms (max 0.34 s) for 36 s at a worker's first rebuild;
+        built in the helper, p99 stayed at 2.3 ms. One build thread by default, so the
+        worker that keeps screening keeps a core (with every core, a review measured
+        screening p99 rising from ~2-5 ms to 9-19 ms). A failed build is logged; the current
+        generation keeps serving.
         """
 
         def build() -> None:
             try:
-                self.build(n_jobs=n_jobs)
+                self.build(n_jobs=n_jobs, helper=helper)
             except Exception:  # noqa: BLE001 - the old index stays; the log says why
                 log.exception("background rebuild of the pattern index failed")
 
@@ -595,47 +607,38 @@ class PatternStore:
         thread.start()
         return thread
 
-    def _build_index(self, rows: npt.NDArray[Any], *, progress: bool, n_jobs: int | None) -> Any:
+    def _build_index(
+        self, rows: npt.NDArray[Any], *, progress: bool, n_jobs: int | None, helper: bool
+    ) -> Any:
+        def graph(data: npt.NDArray[Any]) -> Any:
+            options = self._graph_options(n_jobs)
+            if helper:
+                return _builder().build(data, options)
+            return _nndescent_index(data, progress=progress, **options)
+
         index: Any = None
         if self.dedup_index:
             first, group_indptr, group_members = _distinct_groups(rows)
             if len(first) < len(rows):
                 if len(first) < max(self.exact_below, 4 * self.n_neighbors):
                     return None  # too few distinct vectors for a graph: the delta is exact
-                inner = self._build_nndescent(rows[first], progress=progress, n_jobs=n_jobs)
-                index = _DistinctIndex(inner, group_indptr, group_members)
+                index = _DistinctIndex(graph(rows[first]), group_indptr, group_members)
         if index is None:
-            index = self._build_nndescent(rows, progress=progress, n_jobs=n_jobs)
+            index = graph(rows)
         # one query compiles the search path (and the hit expansion) before the swap
         _query_index(index, np.eye(1, rows.shape[1], dtype=np.float32), 1, self.epsilon)
         return index
 
-    def _build_nndescent(
-        self, rows: npt.NDArray[Any], *, progress: bool, n_jobs: int | None
-    ) -> Any:
-        import pynndescent
-
-        data = dequantize_int8(rows) if self.quantize else np.ascontiguousarray(rows)
-        options = {"quantization": self._index_quantization(), **self.index_options}
-        index = pynndescent.NNDescent(
-            data,
-            metric="dot",
-            n_neighbors=self.n_neighbors,
-            random_state=self.random_state,
-            n_jobs=n_jobs,
-            verbose=progress,
-            low_memory=True,
-            **options,
-        )
-        index.prepare()
-        index.verbose = False  # progress was for the build: later searches print nothing
-        if self.quantize:
-            # the int8 search reads only the codes: drop the float copy kept for reranking
-            index._raw_data = _raw_placeholder(len(data), data.shape[1])
-        del data
-        if self.search_kernel == "int8":
-            return _CodeIndex(index)
-        return index
+    def _graph_options(self, n_jobs: int | None) -> dict[str, Any]:
+        """The arguments of `_nndescent_index` besides the rows (picklable, for the helper)."""
+        return {
+            "n_neighbors": self.n_neighbors,
+            "random_state": self.random_state,
+            "n_jobs": n_jobs,
+            "quantize": self.quantize,
+            "index_options": {"quantization": self._index_quantization(), **self.index_options},
+            "search_kernel": self.search_kernel,
+        }
 
     def _index_quantization(self) -> str | None:
         return "int8" if self.quantize else self.index_options.get("quantization")
@@ -1073,6 +1076,86 @@ _EXPAND = LazyKernels(lambda: (njit(_expand_groups_py),))
 
 def _expand_kernel() -> Any:
     return _EXPAND()[0]
+
+
+def _nndescent_index(
+    rows: npt.NDArray[Any],
+    *,
+    progress: bool,
+    n_neighbors: int,
+    random_state: int,
+    n_jobs: int | None,
+    quantize: bool,
+    index_options: dict[str, Any],
+    search_kernel: str,
+) -> Any:
+    """pynndescent's graph and search tree over `rows`, prepared (a `_CodeIndex` for int8)."""
+    import pynndescent
+
+    data = dequantize_int8(rows) if quantize else np.ascontiguousarray(rows)
+    index = pynndescent.NNDescent(
+        data,
+        metric="dot",
+        n_neighbors=n_neighbors,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        verbose=progress,
+        low_memory=True,
+        **index_options,
+    )
+    index.prepare()
+    index.verbose = False  # progress was for the build: later searches print nothing
+    if quantize:
+        # the int8 search reads only the codes: drop the float copy kept for reranking
+        index._raw_data = _raw_placeholder(len(data), data.shape[1])
+    del data
+    if search_kernel == "int8":
+        return _CodeIndex(index)
+    return index
+
+
+def _helper_build(rows: npt.NDArray[Any], options: dict[str, Any]) -> bytes:
+    """`_nndescent_index` in the helper process, pickled as a saved store pickles it."""
+    return _pickle_index(_nndescent_index(rows, progress=False, **options), threading.Lock())
+
+
+class _Builder:
+    """A helper process that builds pynndescent graphs, started on first use.
+
+    One process for this process's lifetime (`_builder()`), shared by every store, so only
+    its first build compiles pynndescent's kernels; "spawn", because forking a process that
+    runs threads (Faust, the rebuild thread) is unsafe.
+    """
+
+    def __init__(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+    def build(self, rows: npt.NDArray[Any], options: dict[str, Any]) -> Any:
+        """The index `_nndescent_index(rows, **options)` would return, built over there."""
+        return _unpickle_index(self._pool.submit(_helper_build, rows, options).result())
+
+    def close(self) -> None:
+        """Stop the helper process (a build in progress is finished first)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+_BUILDER: _Builder | None = None
+_BUILDER_LOCK = threading.Lock()
+
+
+def _builder() -> _Builder:
+    """This process's helper process for index builds (started by the first call)."""
+    global _BUILDER
+    with _BUILDER_LOCK:
+        if _BUILDER is None:
+            _BUILDER = _Builder()
+            # shut down while the interpreter is whole (collected later, the pool's exit hook
+            # finds multiprocessing half torn down and prints a traceback)
+            atexit.register(_BUILDER.close)
+        return _BUILDER
 
 
 def _pickle_index(index: Any, lock: threading.Lock) -> bytes:

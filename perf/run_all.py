@@ -21,6 +21,7 @@ QUICK = [
     ["perf.bench_embedders", "--speed", "--embedders", "hashing", "--per-bucket", "100"],
     ["perf.bench_index", "--quick", "--embedder", "hashing"],
     ["perf.bench_verify", "--n", "500"],
+    ["perf.bench_rebuild"],
 ]
 FULL = [
     ["perf.bench_index", "--embedder", "hashing"],

@@ -1046,17 +1046,47 @@ def test_a_background_rebuild_takes_one_thread_a_build_the_stores_count(
     """A serving worker rebuilds with one thread, so screening keeps the other cores."""
     import pynndescent
 
+    from app import patterns
+
     real = pynndescent.NNDescent
     threads: list[int | None] = []
+    helped: list[int | None] = []
 
     def counting(*args: object, **kwargs: object) -> object:
         threads.append(kwargs.get("n_jobs"))  # type: ignore[arg-type]
         return real(*args, **kwargs)
 
+    class InProcess:
+        def build(self, rows: np.ndarray, options: dict) -> object:
+            helped.append(options["n_jobs"])  # what the helper process would be asked for
+            return patterns._nndescent_index(rows, progress=False, **options)
+
     monkeypatch.setattr(pynndescent, "NNDescent", counting)
+    monkeypatch.setattr(patterns, "_builder", InProcess)
     store = vector_store(embedder, data, build=False)
     store.n_jobs = 2
     store.build()
     store.rebuild_in_background().join(timeout=240)
     assert threads == [2, 1]
+    assert helped == [1]
     assert store.n_delta_rows == 0
+
+
+@pytest.mark.parametrize("kernel", ["pynndescent", "int8"])
+def test_the_helper_process_builds_the_index_this_process_would(
+    embedder: HashingEmbedder, data: np.ndarray, kernel: str
+) -> None:
+    # a real spawned process, shared by the stores of this process (its first build compiles
+    # pynndescent's build kernels: ~30 s)
+    from app import patterns
+
+    here = vector_store(embedder, data)
+    there = vector_store(embedder, data, build=False)
+    here.search_kernel = there.search_kernel = kernel
+    here.build()
+    there.rebuild_in_background().join(timeout=600)
+    assert there.n_delta_rows == 0 and patterns._BUILDER is not None
+    queries = l2_normalize(data[:50] + 0.05)
+    assert [[(m.pattern_id, m.similarity) for m in ms] for ms in here.query(queries, k=5)] == [
+        [(m.pattern_id, m.similarity) for m in ms] for ms in there.query(queries, k=5)
+    ]
