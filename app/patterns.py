@@ -1152,6 +1152,7 @@ def _builder() -> _Builder:
     with _BUILDER_LOCK:
         if _BUILDER is None:
             _BUILDER = _Builder()
+            log.info("index builds in the background run in a helper process (spawned now)")
             # shut down while the interpreter is whole (collected later, the pool's exit hook
             # finds multiprocessing half torn down and prints a traceback)
             atexit.register(_BUILDER.close)

@@ -45,8 +45,12 @@ def test_confirmed_attack_is_learned_and_forged_updates_are_refused(
     settings, tmp_path: Path
 ) -> None:
     private, _ = generate_key_pair(tmp_path / "keys")
+    # one learned pattern starts a background rebuild: its graph is built in the worker's
+    # helper process (spawned from the worker, compiling pynndescent's kernels: ~35 s)
     worker = WorkerProcess(
-        settings, tmp_path / "worker.log", {"AIMDS_PATTERN_SIGNING_KEY": str(private)}
+        settings,
+        tmp_path / "worker.log",
+        {"AIMDS_PATTERN_SIGNING_KEY": str(private), "AIMDS_PATTERN_REBUILD_AFTER": "1"},
     )
     try:
         produce(settings, [prompt("before", TAUGHT, 0), prompt("forged-before", FORGED, 1)])
@@ -99,6 +103,13 @@ def test_confirmed_attack_is_learned_and_forged_updates_are_refused(
         forged_after = by_id["forged-after"]
         assert forged_after["action"] == "ALLOW"
         assert all(m["id"] != learned_pattern_id(FORGED) for m in forged_after["matched_patterns"])
+        # the rebuild, in the helper process, indexed the learned pattern too (13,262 + 1)
+        wait_for_log(worker, "run in a helper process")
+        wait_for_log(worker, "pattern index built: 13263 rows indexed, 0 exact", timeout_s=300)
+        produce(settings, [prompt("rebuilt", TAUGHT, 20)])
+        rebuilt = collect(settings, "decisions", expect=5, timeout_s=120, worker=worker)
+        (last,) = [d for d in rebuilt if d["prompt_id"] == "rebuilt"]
+        assert last["action"] == "BLOCK" and last["matched_patterns"][0]["id"] == TAUGHT_ID
     finally:
         worker.stop()
         print(f"\n[worker log tail]\n{worker.log_tail(3000)}")
