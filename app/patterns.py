@@ -31,6 +31,7 @@ the curated pattern pack and the dev-corpus attacks, and `PatternStore`:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import json
 import logging
@@ -588,10 +589,11 @@ class PatternStore:
         """Start `build()` in a daemon thread; queries use the current generation meanwhile.
 
         The graph is built in the helper process (`helper`): pynndescent's build kernels are
-        compiled on first use in each process (about 30 s) and are not cached, and in this
+        compiled on first use in each process (about 35 s) and are not cached, and in this
         process that compilation and the build hold the interpreter lock, which took
-        screening p99 from 2.2 to 23 ms (max 0.34 s) for 36 s at a worker's first rebuild;
-        built in the helper, p99 stayed at 2.3 ms. One build thread by default, so the
+        screening p99 from 1.9 to 22 ms (max 0.35 s) for 37 s at a worker's first rebuild;
+        built in the helper, p99 was 2.7 ms (`perf/bench_rebuild.py`). If the helper fails,
+        the build runs here after all. One build thread by default, so the
         worker that keeps screening keeps a core (with every core, a review measured
         screening p99 rising from ~2-5 ms to 9-19 ms). A failed build is logged; the current
         generation keeps serving.
@@ -613,7 +615,11 @@ class PatternStore:
         def graph(data: npt.NDArray[Any]) -> Any:
             options = self._graph_options(n_jobs)
             if helper:
-                return _builder().build(data, options)
+                try:
+                    return _builder().build(data, options)
+                except Exception:  # noqa: BLE001 - a build here is slower for screening, not wrong
+                    log.exception("the index-build helper failed: building in this process")
+                    _drop_builder()
             return _nndescent_index(data, progress=progress, **options)
 
         index: Any = None
@@ -1144,6 +1150,16 @@ class _Builder:
 
 _BUILDER: _Builder | None = None
 _BUILDER_LOCK = threading.Lock()
+
+
+def _drop_builder() -> None:
+    """Forget a failed helper (the next rebuild starts a new one)."""
+    global _BUILDER
+    with _BUILDER_LOCK:
+        failed, _BUILDER = _BUILDER, None
+    if failed is not None:
+        with contextlib.suppress(Exception):
+            failed.close()
 
 
 def _builder() -> _Builder:

@@ -1072,6 +1072,44 @@ def test_a_background_rebuild_takes_one_thread_a_build_the_stores_count(
     assert store.n_delta_rows == 0
 
 
+def test_a_failed_helper_falls_back_to_building_here(
+    embedder: HashingEmbedder,
+    data: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from app import patterns
+
+    class Broken:
+        def build(self, rows: np.ndarray, options: dict) -> object:
+            raise OSError("cannot spawn")
+
+    dropped: list[bool] = []
+    monkeypatch.setattr(patterns, "_builder", Broken)
+    monkeypatch.setattr(patterns, "_drop_builder", lambda: dropped.append(True))
+    store = vector_store(embedder, data, build=False)
+    store.rebuild_in_background().join(timeout=240)
+    assert store.n_delta_rows == 0  # built here after all
+    assert dropped == [True]  # and the next rebuild starts a new helper
+    assert "index-build helper failed" in caplog.text
+
+
+def test_dropping_a_helper_closes_it_and_forgets_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import patterns
+
+    closed: list[bool] = []
+
+    class Failed:
+        def close(self) -> None:
+            closed.append(True)
+
+    monkeypatch.setattr(patterns, "_BUILDER", Failed())
+    patterns._drop_builder()
+    assert patterns._BUILDER is None and closed == [True]
+    patterns._drop_builder()  # nothing to drop: harmless
+    assert closed == [True]
+
+
 @pytest.mark.parametrize("kernel", ["pynndescent", "int8"])
 def test_the_helper_process_builds_the_index_this_process_would(
     embedder: HashingEmbedder, data: np.ndarray, kernel: str
