@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents._deadletter import send_dead_letter
-from app.errors import ParseError, TimestampOutOfRange
+from app.errors import ParseError
 from app.pipeline import dedup_key, duplicate
 from app.records import Action
 from app.windows import BLOCKED_STEP_S, BLOCKED_WINDOW_S
@@ -37,13 +37,7 @@ def register(aimds: Any) -> Any:
         The count is read here, right after this prompt's own increment, so a batch sees the
         same counts as one record at a time.
         """
-        # Faust's windowed tables run on the Kafka record's time: one far in the future makes
-        # them allocate without bound, so it is refused before any table sees it
-        if event.message.timestamp > pipeline.latest_accepted_ts():
-            raise TimestampOutOfRange(
-                f"Kafka record time {event.message.timestamp:.0f} is ahead of this worker's"
-                f" clock by more than {pipeline.max_clock_skew_s:g}s"
-            )
+        # parsed, and its Kafka time checked, before any table sees the record
         prompt = pipeline.parse(event.value, record_ts=event.message.timestamp)
         key = dedup_key(prompt)
         seen = tables.seen_prompt_ids[key]

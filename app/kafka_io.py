@@ -78,14 +78,13 @@ def record_timestamp_ms(record: dict[str, Any]) -> int | None:
     such a record, and the producer must not fail on it.
     """
     ts = record.get("ts")
-    if isinstance(ts, str):
-        try:
-            ts = parse_timestamp(ts)
-        except ParseError:
-            return None
-    if isinstance(ts, int | float) and not isinstance(ts, bool) and 0 < ts < 1e16:
-        return int(ts * 1000) if ts < 1e11 else int(ts)
-    return None
+    if isinstance(ts, bool) or not isinstance(ts, int | float | str):
+        return None
+    try:  # the worker's reading of `ts` (seconds or milliseconds, ISO-8601)
+        ms = round(parse_timestamp(ts) * 1000.0)
+    except (ParseError, OverflowError):
+        return None
+    return ms if 0 < ms < 1e16 else None
 
 
 async def send_all(

@@ -21,7 +21,7 @@ from app.decisions import (
     screened_decision,
     verification_request,
 )
-from app.errors import DuplicatePrompt, ParseError
+from app.errors import DuplicatePrompt, ParseError, TimestampOutOfRange
 from app.records import Action, Prompt, parse_prompt
 from app.screening import ScreenResult
 from app.windows import (
@@ -70,13 +70,19 @@ class Pipeline:
         """Bytes to a validated prompt (`ParseError` on bad input, a future `ts` included).
 
         `record_ts` is the Kafka record's time, the event time of the worker's windowed
-        tables. A `ts` more than `EVENT_TIME_TOLERANCE_S` away from it is replaced by it, so
-        the temporal stage runs on the same clock as the tables: a `ts` claimed in the
-        record's body cannot space a burst out over hours.
+        tables. Too far ahead of the clock, it is refused first: Faust's windowed tables
+        allocate without bound for a far-future time. A `ts` more than
+        `EVENT_TIME_TOLERANCE_S` away from it is replaced by it, so the temporal stage runs on
+        the same clock as the tables: a `ts` claimed in the record's body cannot space a burst
+        out over hours.
         """
-        prompt = parse_prompt(
-            raw, max_text_chars=self.max_text_chars, latest_ts=self.latest_accepted_ts()
-        )
+        latest = self.latest_accepted_ts()
+        if record_ts is not None and record_ts > latest:
+            raise TimestampOutOfRange(
+                f"Kafka record time {record_ts:.0f} is ahead of this worker's"
+                f" clock by more than {self.max_clock_skew_s:g}s"
+            )
+        prompt = parse_prompt(raw, max_text_chars=self.max_text_chars, latest_ts=latest)
         if (
             record_ts is not None
             and math.isfinite(record_ts)

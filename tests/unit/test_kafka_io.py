@@ -40,6 +40,7 @@ def test_a_session_given_on_the_command_line_wins() -> None:
         (1_700_000_000_123, 1_700_000_000_123),  # milliseconds
         (1e20, None),  # no Kafka timestamp holds it: the broker's time, the worker refuses it
         (1e300, None),
+        (10**400, None),  # no float holds it
         (-5, None),
         ("2026-01-01T00:00:00Z", 1_767_225_600_000),  # ISO-8601, as the worker reads it
         ("2026-01-01T01:00:00+01:00", 1_767_225_600_000),

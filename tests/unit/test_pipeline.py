@@ -132,3 +132,12 @@ def test_the_kafka_record_time_overrides_a_ts_far_from_it(
 ) -> None:
     prompt = Pipeline(screener=RuleScreener()).parse(good(3), record_ts=record_ts)
     assert prompt.ts == expected
+
+
+def test_a_kafka_record_time_far_ahead_is_refused_before_the_body_is_read() -> None:
+    from app.errors import TimestampOutOfRange
+
+    pipeline = Pipeline(screener=RuleScreener(), clock=lambda: 1_700_000_000.0)
+    with pytest.raises(TimestampOutOfRange, match="Kafka record time 9000000000000"):
+        pipeline.parse(b"{not json", record_ts=9e12)
+    assert pipeline.parse(good(1), record_ts=1_700_000_299.0).ts == 1_700_000_299.0
