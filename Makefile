@@ -7,7 +7,7 @@ AIMDS := $(VENV)/bin/aimds
 WHEELS ?= $(HOME)/.cache/aimds/wheels
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test test-unit test-integration lint bench eval eval-dev train clean-broker
+.PHONY: setup run test test-unit test-integration lint bench eval eval-dev eval-unseen train clean-broker
 
 setup: $(VENV)/.installed
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
@@ -56,6 +56,11 @@ train: setup
 eval: setup
 	$(AIMDS) eval ../shared/data/dev/promptshield.jsonl --obfuscations --out docs/eval --stem heldout_promptshield --name "held-out source: promptshield"
 	$(AIMDS) eval --builtin trigger-benign --out docs/eval --stem trigger_word_benign
+	$(MAKE) eval-unseen
+
+## sources no model was trained or tuned on (app/data/unseen, built by `aimds corpora --unseen`)
+eval-unseen: setup
+	$(AIMDS) eval app/data/unseen/*.jsonl --out docs/eval --stem unseen_sources --name "sources never trained on (inspect-evals)"
 
 ## the development check: a model trained without three more sources, evaluated (with the
 ## obfuscation sweep) on them; for tuning, so the held-out source is not looked at again.

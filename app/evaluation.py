@@ -50,6 +50,17 @@ class Outcome:
     latency_us: int
 
 
+@dataclass(frozen=True, slots=True)
+class SourceResult:
+    """One source's rows in a report: attacks and recall, benign rows and FPR."""
+
+    attacks: int
+    recall: float
+    benign: int
+    fpr: float
+    blocked_benign: int
+
+
 @dataclass(frozen=True)
 class EvalReport:
     """Detection quality and latency of the pipeline on a labelled set."""
@@ -143,6 +154,24 @@ class EvalReport:
             for cat, rows in sorted(groups.items())
         }
 
+    def per_source(self) -> dict[str, SourceResult]:
+        """Flagged share per source: recall over its attacks, FPR over its benign rows."""
+        groups: dict[str, list[Outcome]] = defaultdict(list)
+        for o in self.outcomes:
+            groups[o.row.source or "(none)"].append(o)
+        out = {}
+        for source, rows in sorted(groups.items()):
+            attacks = [o for o in rows if o.row.label == 1]
+            benign = [o for o in rows if o.row.label == 0]
+            out[source] = SourceResult(
+                attacks=len(attacks),
+                recall=_ratio(sum(o.action in FLAGGED for o in attacks), len(attacks)),
+                benign=len(benign),
+                fpr=_ratio(sum(o.action in FLAGGED for o in benign), len(benign)),
+                blocked_benign=sum(o.action == "BLOCK" for o in benign),
+            )
+        return out
+
     def latency_us(self) -> tuple[float, float]:
         """Median and p99 wall-clock microseconds per prompt (whole pipeline)."""
         lat = np.array([o.latency_us for o in self.outcomes], dtype=float)
@@ -176,6 +205,16 @@ class EvalReport:
             "latency_p99_us": p99,
             "per_category_recall": {
                 k: {"n": n, "recall": r} for k, (n, r) in self.per_category_recall().items()
+            },
+            "per_source": {
+                k: {
+                    "attacks": v.attacks,
+                    "recall": v.recall,
+                    "benign": v.benign,
+                    "fpr": v.fpr,
+                    "blocked_benign": v.blocked_benign,
+                }
+                for k, v in self.per_source().items()
             },
             **dict(self.extra),
         }
@@ -213,6 +252,18 @@ class EvalReport:
             f"| attack | {att['ALLOW']} | {att['BLOCK']} | {att['ESCALATE']} |",
             f"| benign | {ben['ALLOW']} | {ben['BLOCK']} | {ben['ESCALATE']} |",
         ]
+        sources = self.per_source()
+        if len(sources) > 1:
+            lines += [
+                "",
+                "| source | attacks | recall | benign | FPR | benign BLOCKed |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+            lines += [
+                f"| {s} | {v.attacks} | {_pct(v.recall) if v.attacks else '-'} | {v.benign} "
+                f"| {_pct(v.fpr) if v.benign else '-'} | {v.blocked_benign} |"
+                for s, v in sources.items()
+            ]
         cats = self.per_category_recall()
         if cats:
             lines += ["", "| attack category | n | recall |", "| --- | --- | --- |"]

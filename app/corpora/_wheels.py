@@ -11,7 +11,7 @@ import subprocess
 import sys
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,6 +128,14 @@ PINNED_WHEELS: tuple[PinnedWheel, ...] = (
     FORCEFIELD_WHEEL,
     CHATTERBOT_WHEEL,
 )
+#: evaluation only (`app/corpora/unseen.py`): never a training source
+INSPECT_EVALS_WHEEL = PinnedWheel(
+    name="inspect-evals",
+    version="0.26.0",
+    filename="inspect_evals-0.26.0-py3-none-any.whl",
+    sha256="b76d15813182807da141a0f06bb6f18a5f82d1f06291ec2633bb84cdf661f8d0",
+    license="MIT",
+)
 
 
 def _sha256(path: Path) -> str:
@@ -152,11 +160,13 @@ def verify_wheel(path: str | Path, pin: PinnedWheel) -> Path:
     return file
 
 
-def fetch_wheels(directory: str | Path) -> dict[str, Path]:
-    """Download the pinned wheels into `directory` (pip, no deps) and verify their sha256."""
+def fetch_wheels(
+    directory: str | Path, pins: Sequence[PinnedWheel] = PINNED_WHEELS
+) -> dict[str, Path]:
+    """Download the `pins` into `directory` (pip, no deps) and verify their sha256."""
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    missing = [pin for pin in PINNED_WHEELS if not (target / pin.filename).is_file()]
+    missing = [pin for pin in pins if not (target / pin.filename).is_file()]
     if missing:
         command = [
             sys.executable,
@@ -174,7 +184,7 @@ def fetch_wheels(directory: str | Path) -> dict[str, Path]:
             raise ConfigError(
                 f"pip download failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
             )
-    return {pin.name: verify_wheel(target / pin.filename, pin) for pin in PINNED_WHEELS}
+    return {pin.name: verify_wheel(target / pin.filename, pin) for pin in pins}
 
 
 class _Wheel:
