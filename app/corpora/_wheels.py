@@ -11,7 +11,7 @@ import subprocess
 import sys
 import warnings
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,16 @@ class _Wheel:
 
     def text(self, name: str) -> str:
         return self.data(name).decode("utf-8")
+
+    def json_lines(self, name: str) -> Iterator[Any]:
+        """The JSON value of each non-blank line of a JSONL file (ConfigError names the line)."""
+        for line_no, line in enumerate(self.text(name).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{self.path.name}:{name}:{line_no}: {exc}") from exc
 
     def listdir(self, prefix: str, suffix: str = "") -> list[str]:
         """Files directly under `prefix` (a folder ending in '/'), sorted."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,13 +108,7 @@ def aegisrt_seed_rows(
                         rows.append(CorpusRow(seed, label, AEGISRT_SOURCE, category, name))
         for filename, (mapping, default) in sorted(_AEGIS_DATASET_CATEGORIES.items()):
             name = _AEGIS_DATASETS + filename
-            for line_no, line in enumerate(wheel.text(name).splitlines(), 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ConfigError(f"{wheel.path.name}:{name}:{line_no}: {exc}") from exc
+            for record in wheel.json_lines(name):
                 prompt = str(record.get("prompt", "")).strip()
                 if not prompt:
                     continue

