@@ -15,7 +15,8 @@ producer that can write to the topic but does not hold the signing key can neith
 retract a pattern, and null-value tombstones are ignored. Each record carries the learn
 agent's clock; a record older than one already applied for its id is a replay and refused.
 New patterns go to the store's exact delta buffer at once; the index is rebuilt in the
-background after `rebuild_after` patterns were added.
+background after `rebuild_after` patterns were added or retracted (a rebuild also frees the
+rows of retracted patterns).
 
 The signature protects the patterns topic only. Whoever can write to `aimds.feedback` is an
 analyst to the learn agent: restrict that topic to analysts and the verify agent (Kafka ACLs).
@@ -358,7 +359,7 @@ class PatternFollower:
         self.retired = 0
         self.refused = 0
         self._latest: dict[str, float] = {}  # pattern id -> ts of the last record applied
-        self._added_since_build = 0
+        self._changes_since_build = 0  # patterns added or retired since the last rebuild
         self._rebuilding: Any = None
 
     def apply(self, key: bytes | None, value: bytes | None) -> str:
@@ -368,12 +369,12 @@ class PatternFollower:
         except UpdateRefused:
             self.refused += 1
             raise
-        if outcome == "added":
-            self._added_since_build += 1
-            if self._added_since_build >= self.rebuild_after and (
+        if outcome in ("added", "retired"):
+            self._changes_since_build += 1
+            if self._changes_since_build >= self.rebuild_after and (
                 self._rebuilding is None or not self._rebuilding.is_alive()
             ):
-                self._added_since_build = 0
+                self._changes_since_build = 0
                 self._rebuilding = self.store.rebuild_in_background()
         return outcome
 

@@ -39,7 +39,7 @@ import pickle
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -299,12 +299,19 @@ class _RowBuffer:
 
 @dataclass(frozen=True, slots=True)
 class _Generation:
-    """What queries read: one index (or none) plus the exact delta, swapped as a unit."""
+    """What queries read: one index (or none) plus the exact delta, swapped as a unit.
+
+    `row_alive` and `row_pattern` are views of the store's row buffers as they were when the
+    generation was made (retiring a pattern writes through them); a rebuild that compacts
+    the rows gives its generation new ones, so a query never mixes two numberings.
+    """
 
     index: Any  # pynndescent.NNDescent | None
     index_rows: npt.NDArray[np.int64]  # index position -> global row
     delta_rows: npt.NDArray[np.int64]  # global rows searched exactly
     delta_vectors: FloatMatrix  # their float32 unit vectors, contiguous
+    row_alive: npt.NDArray[np.bool_]  # global row -> live?
+    row_pattern: npt.NDArray[np.int64]  # global row -> pattern index
     query_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -377,7 +384,7 @@ class PatternStore:
         self._n_alive = 0
         self._write_lock = threading.Lock()  # serialises add() against the swap in build()
         self._build_lock = threading.Lock()  # one build at a time
-        self._generation = _Generation(
+        self._generation = self._new_generation(
             None, _EMPTY_ROWS, _EMPTY_ROWS, np.zeros((0, embedder.dim), np.float32)
         )
 
@@ -479,13 +486,32 @@ class PatternStore:
             new_rows = np.arange(start, start + len(units), dtype=np.int64)
             stored = dequantize_int8(quantize_int8(units)) if self.quantize else units
             gen = self._generation
-            self._generation = _Generation(
+            self._generation = self._new_generation(
                 gen.index,
                 gen.index_rows,
                 np.concatenate([gen.delta_rows, new_rows]),
                 np.ascontiguousarray(np.concatenate([gen.delta_vectors, stored])),
                 gen.query_lock,
             )
+
+    def _new_generation(
+        self,
+        index: Any,
+        index_rows: npt.NDArray[np.int64],
+        delta_rows: npt.NDArray[np.int64],
+        delta_vectors: FloatMatrix,
+        query_lock: threading.Lock | None = None,
+    ) -> _Generation:
+        """A generation over the current row buffers (callers hold the write lock)."""
+        return _Generation(
+            index,
+            index_rows,
+            delta_rows,
+            delta_vectors,
+            self._row_alive.data[:, 0],
+            self._row_pattern.data[:, 0],
+            threading.Lock() if query_lock is None else query_lock,
+        )
 
     def remove(self, pattern_ids: Iterable[str]) -> int:
         """Retire patterns by id (their rows stop matching at once); returns how many."""
@@ -564,24 +590,59 @@ class PatternStore:
             with self._write_lock:
                 gen = self._generation
                 later = gen.delta_rows[gen.delta_rows >= n_rows]
+                # rows dead when the build began are in neither the new index nor the delta
+                new_row_of = self._compact(np.concatenate([live_rows, later]))
+                dropped = 0 if new_row_of is None else int((new_row_of < 0).sum())
+                if new_row_of is not None:
+                    live_rows, later = new_row_of[live_rows], new_row_of[later]
                 if index is None:
                     delta_rows = np.concatenate([live_rows, later])
                     index_rows = _EMPTY_ROWS
                 else:
                     delta_rows = later
                     index_rows = live_rows
-                self._generation = _Generation(
+                self._generation = self._new_generation(
                     index,
                     index_rows,
                     delta_rows,
                     self._float_rows(delta_rows),
                 )
             log.info(
-                "pattern index built: %d rows indexed, %d exact, %.2f s",
+                "pattern index built: %d rows indexed, %d exact, %d retired rows freed, %.2f s",
                 len(index_rows),
                 len(delta_rows),
+                dropped,
                 time.perf_counter() - started,
             )
+
+    def _compact(self, keep: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
+        """Keep only rows `keep` (ascending), renumbered in order: old row -> new (-1: gone).
+
+        Under the write lock, at a rebuild's swap: the dropped rows are those of patterns
+        retired (removed or replaced) before the build began. Their patterns keep their
+        index, with the text dropped, so a match found just before still names them. None
+        when every row is kept.
+        """
+        n_total = self._rows.size
+        if len(keep) == n_total:
+            return None
+        new_row_of = np.full(n_total, -1, dtype=np.int64)
+        new_row_of[keep] = np.arange(len(keep), dtype=np.int64)
+        buffers = []
+        for old in (self._rows, self._row_pattern, self._row_alive):
+            fresh = _RowBuffer(old.data.shape[1], old.data.dtype)
+            fresh.append(old.data[keep])
+            buffers.append(fresh)
+        self._rows, self._row_pattern, self._row_alive = buffers
+        for p, (start, end) in enumerate(self._pattern_rows):
+            if end > start and new_row_of[start] >= 0:
+                first = int(new_row_of[start])
+                self._pattern_rows[p] = (first, first + end - start)
+            else:
+                self._pattern_rows[p] = (0, 0)
+                if not self._pattern_alive[p] and self._patterns[p].text:
+                    self._patterns[p] = replace(self._patterns[p], text="")
+        return new_row_of
 
     def rebuild_in_background(
         self, *, n_jobs: int | None = 1, helper: bool = True
@@ -773,8 +834,8 @@ class PatternStore:
                 idx,
                 dist,
                 gen.index_rows,
-                self._row_alive.data[:, 0],
-                self._row_pattern.data[:, 0],
+                gen.row_alive,
+                gen.row_pattern,
                 k,
                 owner,
                 best,
@@ -808,8 +869,8 @@ class PatternStore:
         counts = self._merge(
             rows_all,
             sims_all,
-            self._row_alive.data[:, 0],
-            self._row_pattern.data[:, 0],
+            gen.row_alive,
+            gen.row_pattern,
             k,
             owner,
             best,
@@ -975,7 +1036,7 @@ class PatternStore:
             (int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         ]
         index = _unpickle_index(index_blob) if index_blob else None
-        store._generation = _Generation(
+        store._generation = store._new_generation(
             index, index_rows, delta_rows, store._float_rows(delta_rows)
         )
         if store.version != manifest["pattern_set_version"]:

@@ -454,7 +454,7 @@ def test_follower_rebuilds_the_index_once_the_delta_is_full(
     assert follower._rebuilding is not None
     follower._rebuilding.join(timeout=60)
     assert target.n_delta_rows == 0 and len(target) == 203
-    assert follower._added_since_build == 0
+    assert follower._changes_since_build == 0
     assert (
         target.match_texts([f"{ATTACK} Case number 1 of the batch."], k=1)[0][0].similarity > 0.99
     )
@@ -483,6 +483,30 @@ def test_a_small_store_rebuilds_once_per_batch_of_adds_not_on_every_add(
         assert outcome is not None
         assert follower.apply(outcome.pattern_id.encode(), wire(outcome.record)) == "added"
     assert started == [23, 26]
+
+
+def test_retractions_count_toward_a_rebuild_that_frees_their_rows(
+    signer: PatternSigner, verifier: UpdateVerifier
+) -> None:
+    target = store()
+    follower = PatternFollower(target, verifier, rebuild_after=4)
+    clock = iter(range(1, 100))
+    learner = Learner(signer, clock=lambda: float(next(clock)))
+    texts = [f"{ATTACK} Case number {i} of the batch." for i in range(2)]
+    for text in texts:
+        outcome = learner.learn(feedback(text))
+        assert outcome is not None
+        assert follower.apply(outcome.pattern_id.encode(), wire(outcome.record)) == "added"
+    rows_with_both = target.n_rows
+    for n, text in enumerate(texts):
+        outcome = learner.learn(feedback(text, label="benign"))
+        assert outcome is not None
+        assert follower.apply(outcome.pattern_id.encode(), wire(outcome.record)) == "retired"
+        # two adds and the first retraction are 3 changes: no rebuild yet
+        assert (follower._rebuilding is None) == (n == 0)
+    follower._rebuilding.join(timeout=60)
+    assert len(target) == 20 and target.n_rows == rows_with_both - 2
+    assert all(m.source == "t" for m in target.match_texts(texts, k=3)[0])
 
 
 def test_a_failed_background_rebuild_is_logged_and_the_old_index_serves(
