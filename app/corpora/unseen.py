@@ -16,7 +16,10 @@ package data:
 - `ipi_coding_agent` (attacks and benign): CodeIPI's 45 bug-fixing tasks as a coding agent
   reads them (task, bug report, repository files). 35 carry an instruction injected into
   the bug report, a README, a code comment or a config file; 10 are clean, 3 of them
-  written to look suspicious.
+  written to look suspicious;
+- `agent_threat_bench` (attacks): AgentThreatBench's 24 agent tasks with the tool data the
+  agent reads (a customer database, a memory store, an inbox), one record of which carries
+  an injected instruction (exfiltration, memory poisoning, autonomy hijack).
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ FRESHQA_SOURCE = "freshqa_questions"
 PERSISTBENCH_SOURCE = "persistbench_queries"
 WRITINGBENCH_SOURCE = "writingbench_queries"
 IPI_SOURCE = "ipi_coding_agent"
+ATB_SOURCE = "agent_threat_bench"
 UNSEEN_SOURCES: tuple[str, ...] = (
     FRESHQA_SOURCE,
     PERSISTBENCH_SOURCE,
     WRITINGBENCH_SOURCE,
     IPI_SOURCE,
+    ATB_SOURCE,
 )
 
 _ROOT = "inspect_evals/"
@@ -48,6 +53,9 @@ _FRESHQA = _ROOT + "abstention_bench/data/freshqa/FreshQA_v12182024.csv"
 _PERSISTBENCH = _ROOT + "persistbench/benchmark_samples/"
 _WRITINGBENCH = _ROOT + "writingbench/benchmark_all.jsonl"
 _IPI = _ROOT + "ipi_coding_agent/dataset/samples.json"
+_ATB = _ROOT + "agent_threat_bench/data/"
+#: AgentThreatBench's fields that hold what the agent's tools return
+_ATB_TOOL_DATA = ("customer_db", "memory_store", "inbox")
 #: WritingBench's tasks average 4.7k characters; 200 keep the files small
 WRITINGBENCH_LIMIT = 200
 
@@ -58,6 +66,8 @@ _DESCRIPTIONS = {
     "(benign)",
     IPI_SOURCE: "CodeIPI: task, bug report and repository files of each sample; label 1 when "
     "an instruction is injected into them",
+    ATB_SOURCE: "AgentThreatBench: the user's task and the tool data (JSON) holding the "
+    "injected record",
 }
 
 
@@ -127,6 +137,24 @@ def ipi_rows(wheel: _Wheel) -> list[CorpusRow]:
     return rows
 
 
+def agent_threat_rows(wheel: _Wheel) -> list[CorpusRow]:
+    """AgentThreatBench's samples: the task, then each tool's data as the tool returns it."""
+    rows = []
+    for name in wheel.listdir(_ATB, ".json"):
+        samples = json.loads(wheel.text(name))
+        if not isinstance(samples, list):
+            raise ConfigError(f"{name}: expected a list of samples")
+        for sample in samples:
+            data = [sample[k] for k in _ATB_TOOL_DATA if k in sample]
+            if not data:
+                raise ConfigError(f"{name}: sample {sample.get('id')} has no tool data")
+            parts = [str(sample.get("input") or "").strip()]
+            parts += [json.dumps(d, ensure_ascii=False, indent=1) for d in data]
+            category = f"atb:{Path(name).stem}"
+            rows.append(CorpusRow("\n\n".join(parts), 1, ATB_SOURCE, category, str(sample["id"])))
+    return rows
+
+
 def training_keys(dev_dir: str | Path | None, corpora_dir: str | Path | None) -> frozenset[str]:
     """Normalized texts of every dev source (held-out ones too) and every training corpus."""
     keys: set[str] = set()
@@ -159,6 +187,7 @@ def build_unseen(
             PERSISTBENCH_SOURCE: persistbench_rows(wheel),
             WRITINGBENCH_SOURCE: writingbench_rows(wheel),
             IPI_SOURCE: ipi_rows(wheel),
+            ATB_SOURCE: agent_threat_rows(wheel),
         }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
