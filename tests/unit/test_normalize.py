@@ -430,6 +430,26 @@ def test_truncation_keeps_head_and_tail() -> None:
     assert not normalizer.normalize("short").truncated
 
 
+@pytest.mark.parametrize(
+    ("text", "cut"),
+    [
+        ("\ufdfa" * 5_000, True),  # 18 letters each after NFKC: 90,000
+        ("\u3300" * 5_000, True),  # a katakana square word: 4 letters each
+        ("start " + "\ufdfa" * 2_000 + " the end", True),
+        ("\ufb01" * 400, False),  # ligature fi: 800 letters fit in 1,000
+        ("é" * 900, False),
+    ],
+)
+def test_what_nfkc_expands_is_bounded_too(text: str, cut: bool) -> None:
+    # the cap holds for the text after NFKC, not only for the text that arrived
+    normalizer = Normalizer(max_chars=1_000)
+    result = normalizer.normalize(text)
+    assert result.truncated is cut
+    assert all(len(v.text) <= 1_001 for v in result.views)
+    if text.startswith("start"):
+        assert result.canonical.startswith("start") and result.canonical.endswith("the end")
+
+
 def test_views_are_bounded_in_number_and_size() -> None:
     normalizer = Normalizer(max_views=4, max_view_chars=50)
     parts = [f"<!-- {ATTACK} -->", _b64(ATTACK), ATTACK.encode().hex(), ATTACK[::-1]]
