@@ -247,9 +247,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from topics.faust_topics import ensure_topics
 
     settings = load_settings()
-    speed = None if args.speed == "max" else float(args.speed)
-    if speed is not None and speed <= 0:
-        raise ConfigError("--speed must be > 0 or 'max'")
+    try:
+        speed = None if args.speed == "max" else float(args.speed)
+    except ValueError:
+        speed = -1.0
+    if speed is not None and not 0 < speed < float("inf"):
+        raise ConfigError(f"--speed must be a number > 0 or 'max', got {args.speed!r}")
     records = load_log(Path(args.file))
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     start = args.start
@@ -333,10 +336,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from app.pipeline import LocalScanner
 
     settings = Settings.from_env()
+    fh = open_lines(args.file)  # a missing file is reported before the model loads
     pipeline = build_pipeline(settings, use_redis=False)
     scanner = LocalScanner(pipeline, dedup_ttl_s=settings.dedup_ttl_s)
     out = sys.stdout
-    with open_lines(args.file) as fh:
+    with fh:
         for n, record in enumerate(prompt_records(fh, session=args.session), start=1):
             topic, result = scanner.process(orjson.dumps(record), offset=n)
             if topic == "deadletter" and not args.deadletter:
@@ -423,11 +427,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from app.pipeline import LocalScanner
 
     settings = Settings.from_env()
-    pipeline = build_pipeline(settings, use_redis=False, progress=True)
-
-    def scanner() -> LocalScanner:
-        return LocalScanner(pipeline, dedup_ttl_s=settings.dedup_ttl_s)
-
     rows: list[LabelledPrompt] = []
     name = args.name
     if args.builtin == "trigger-benign":
@@ -440,6 +439,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not rows:
         raise ConfigError("nothing to evaluate: give FILE(s) or --builtin")
     name = name or ", ".join(Path(f).stem for f in args.files)
+    pipeline = build_pipeline(settings, use_redis=False, progress=True)  # after reading rows
+
+    def scanner() -> LocalScanner:
+        return LocalScanner(pipeline, dedup_ttl_s=settings.dedup_ttl_s)
+
     report = evaluate(name, scanner(), rows, model_version=pipeline.screener.model_version)
     text = report.markdown()
     summary = report.to_dict()

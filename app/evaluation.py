@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from app.errors import ConfigError
 from app.pipeline import LocalScanner
 
 FLAGGED = ("BLOCK", "ESCALATE")
@@ -284,7 +285,11 @@ def read_labelled(
 ) -> list[LabelledPrompt]:
     """Read labelled JSONL; `limit` takes a seeded random sample."""
     rows: list[LabelledPrompt] = []
-    with Path(path).open("rb") as fh:
+    try:
+        fh = Path(path).open("rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with fh:
         for line in fh:
             if not line.strip():
                 continue

@@ -13,8 +13,9 @@ from typing import Any, TextIO
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
-from app.errors import ParseError
+from app.errors import BrokerError, ConfigError, ParseError
 from app.records import parse_timestamp
 from app.settings import Settings
 
@@ -162,7 +163,11 @@ async def read_messages(
         fetch_max_bytes=settings.max_message_bytes * 2,
         max_partition_fetch_bytes=settings.max_message_bytes,
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except KafkaError as exc:
+        await consumer.stop()
+        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from exc
     try:
         partitions = await _partitions(settings, topic)
         tps = [TopicPartition(topic, p) for p in partitions]
@@ -218,4 +223,7 @@ def open_lines(path: str) -> TextIO:
 
     if path == "-":
         return sys.stdin
-    return Path(path).open(encoding="utf-8", errors="replace")
+    try:
+        return Path(path).open(encoding="utf-8", errors="replace")
+    except OSError as exc:  # missing, a directory, unreadable: say so, no traceback
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc

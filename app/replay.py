@@ -4,7 +4,10 @@ A log is JSONL of prompt records. Records are sent in `ts` order (a stable sort,
 session keeps its order for equal timestamps), either as fast as possible or with the
 original inter-arrival times divided by `speed`. Kafka record timestamps are set to the
 prompts' `ts`, so the worker's event-time windows see the original timing. Lines that are not
-valid prompts are sent as they are: the worker dead-letters them, nothing is lost.
+valid prompts are sent as they are: the worker dead-letters them, nothing is lost. A line
+without a usable `ts` (none, unparsable, or past what a Kafka timestamp holds) keeps the
+previous line's place in the order and is sent with the broker's time; a line stamped past
+the worker's clock skew is sent without waiting for its time (the worker refuses it anyway).
 
 Resuming: `start` skips the first `start` records of the timestamp order (for a log already in
 time order that is its line number); a checkpoint file records how far a replay got.
@@ -20,9 +23,8 @@ from pathlib import Path
 
 import orjson
 
-from app.errors import ParseError
-from app.kafka_io import producer
-from app.records import parse_timestamp
+from app.errors import ConfigError
+from app.kafka_io import producer, record_timestamp_ms
 from app.settings import Settings
 
 
@@ -31,33 +33,39 @@ class LogRecord:
     """One line of a prompt log, with the time it is replayed at."""
 
     line_no: int
-    ts: float
+    ts: float  # seconds: the replay order and pacing
     key: bytes | None
     value: bytes
+    timestamp_ms: int | None = None  # the Kafka record time (None: the broker's)
 
 
 def load_log(path: Path) -> list[LogRecord]:
     """Read a JSONL log and order it by timestamp (stable; bad lines keep their place)."""
     rows: list[LogRecord] = []
     last_ts = 0.0
-    with path.open("rb") as fh:
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with fh:
         for line_no, line in enumerate(fh, start=1):
             value = line.rstrip(b"\r\n")
             if not value.strip():
                 continue
             key = None
-            ts = last_ts
+            ts, ts_ms = last_ts, None
             try:
                 obj = orjson.loads(value)
-                if isinstance(obj, dict):
-                    if obj.get("session_id") is not None:
-                        key = str(obj["session_id"]).encode()
-                    if obj.get("ts") is not None:
-                        ts = parse_timestamp(obj["ts"])
-            except (orjson.JSONDecodeError, ParseError, TypeError, ValueError):
-                pass
+            except orjson.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict):
+                if obj.get("session_id") is not None:
+                    key = str(obj["session_id"]).encode("utf-8", "surrogatepass")
+                ts_ms = record_timestamp_ms(obj)
+                if ts_ms is not None:
+                    ts = ts_ms / 1000.0
             last_ts = ts
-            rows.append(LogRecord(line_no, ts, key, value))
+            rows.append(LogRecord(line_no, ts, key, value, ts_ms))
     rows.sort(key=lambda r: r.ts)
     return rows
 
@@ -80,20 +88,22 @@ async def replay(
     prod = producer(settings)
     await prod.start()
     sent = 0
+    horizon = time.time() + settings.max_clock_skew_s  # later lines are dead-lettered anyway
     try:
         first_ts = todo[0].ts
         began = time.monotonic()
         pending: list[asyncio.Future[object]] = []
         for rec in todo:
-            if speed is not None:
+            if speed is not None and rec.ts <= horizon:
                 due = (rec.ts - first_ts) / speed
                 delay = due - (time.monotonic() - began)
                 if delay > 0:
                     await asyncio.gather(*pending)
                     pending.clear()
                     await sleep(delay)  # type: ignore[misc]
-            ts_ms = int(rec.ts * 1000) if rec.ts > 0 else None
-            pending.append(await prod.send(topic, rec.value, key=rec.key, timestamp_ms=ts_ms))
+            pending.append(
+                await prod.send(topic, rec.value, key=rec.key, timestamp_ms=rec.timestamp_ms)
+            )
             sent += 1
             if len(pending) >= 500:
                 await asyncio.gather(*pending)
@@ -117,6 +127,15 @@ def _checkpoint(path: Path | None, position: int) -> None:
 def read_checkpoint(path: Path) -> int:
     """The position a previous replay recorded (0 when there is none)."""
     try:
-        return int(path.read_text().strip() or 0)
+        text = path.read_text().strip()
     except FileNotFoundError:
         return 0
+    except OSError as exc:
+        raise ConfigError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+    if not text:
+        return 0
+    if not text.isdigit():
+        raise ConfigError(
+            f"checkpoint {path} holds {text[:40]!r}, not a position: fix it or pass --start"
+        )
+    return int(text)
