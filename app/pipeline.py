@@ -262,8 +262,12 @@ class LocalScanner:
 
 
 def dedup_key(prompt: Prompt) -> str:
-    """Key of a prompt id in the dedup windows (ids are unique per session)."""
-    return f"{prompt.session_id}\x1f{prompt.id}"
+    """Key of a prompt id in the dedup windows (ids are unique per session).
+
+    The session id's length comes first, so no (session, id) pair can spell another's key
+    (with a bare separator, ("s", "x\x1fq") and ("s\x1fx", "q") collided: a review finding).
+    """
+    return f"{len(prompt.session_id)}:{prompt.session_id}\x1f{prompt.id}"
 
 
 def duplicate(prompt: Prompt) -> DuplicatePrompt:

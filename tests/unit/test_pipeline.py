@@ -56,6 +56,21 @@ def test_duplicate_prompt_id_in_a_session_is_dead_lettered() -> None:
     assert s.process(orjson.dumps(other))[0] == "decisions"
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("sess-A", "x\x1fq-7"), ("sess-A\x1fx", "q-7")),
+        (("1:a", "b"), ("1", "a\x1fb")),
+        (("2:a\x1fb", "c"), ("2", "a\x1fb\x1fc")),
+    ],
+)
+def test_no_two_prompts_share_a_dedup_key(a: tuple[str, str], b: tuple[str, str]) -> None:
+    s = scanner()
+    for session, prompt_id in (a, b):
+        record = {"id": prompt_id, "session_id": session, "text": "hello", "ts": 1_700_000_000}
+        assert s.process(orjson.dumps(record))[0] == "decisions", (session, prompt_id)
+
+
 class ExplodingScreener(RuleScreener):
     def _screen(self, prompt: Prompt, session, facts: dict, started: int, *_) -> ScreenResult:
         raise RuntimeError("model file corrupted")
