@@ -222,9 +222,20 @@ _C0_C1_CLASS = "\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f"
 _INVISIBLE = re.compile(
     f"[{_ZW_CLASS}{_BIDI_CLASS}{_C0_C1_CLASS}\U000e0000-\U000e0fff\ufe00-\ufe0f]"
 )
-_ZW_BETWEEN_LETTERS = re.compile(f"[A-Za-z\u00c0-\u024f][{_ZW_CLASS}]+[A-Za-z\u00c0-\u024f]")
-# RLM/LRM/ALM are ordinary in right-to-left prose; embeddings, overrides and isolates are not
-_BIDI_SUSPICIOUS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# a soft hyphen (U+00AD) is removed like the others but is not evidence: it is a hyphenation
+# hint that text pasted from web pages and PDFs carries inside long words (a review found one
+# soft hyphen enough to BLOCK "photo\u00adsynthesis")
+_ZW_BETWEEN_LETTERS = re.compile(
+    f"[A-Za-z\u00c0-\u024f][{_ZW_CLASS.replace(chr(0xAD), '')}]+[A-Za-z\u00c0-\u024f]"
+)
+# RLM/LRM/ALM are ordinary in right-to-left prose, and so are embeddings and isolates around
+# a right-to-left word ("translate \u202b<Hebrew>\u202c"); overrides reorder what is shown,
+# and embeddings or isolates touching Latin letters split or hide Latin words
+_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_BIDI_SUSPICIOUS = re.compile(
+    "[\u202d\u202e]|[A-Za-z\u00c0-\u024f][\u202a-\u202c\u2066-\u2069]"
+    "|[\u202a-\u202c\u2066-\u2069][A-Za-z\u00c0-\u024f]"
+)
 # C1 controls are nearly always mojibake (cp1252 punctuation decoded as latin-1): removed
 # silently; C0 controls and DEL inside prose are not typed by people
 _C0_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f]")
@@ -636,7 +647,7 @@ class Normalizer:
             self._smuggled(text, hidden)
             if _ZW_BETWEEN_LETTERS.search(text):
                 fired.add("zero_width")
-            if _BIDI_SUSPICIOUS.search(rest):
+            if _BIDI_CONTROL.search(rest) and _BIDI_SUSPICIOUS.search(text):
                 fired.add("bidi")
             if _C0_CONTROL.search(text):
                 fired.add("control")
