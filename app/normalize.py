@@ -86,6 +86,7 @@ TRANSFORMS: tuple[str, ...] = (
     "charcode",
     "rot13",
     "reversed",
+    "depth_limit",  # DEPTH_LIMIT: not an obfuscation but a limit reached
 )
 
 
@@ -176,7 +177,15 @@ def _mojibake(text: str) -> bool:
     )
 
 
-def _decodes_to_language(text: str, words: frozenset[str], depth: int = 2) -> bool:
+#: how many more layers a decoded single token may take to reach language and still count as
+#: a payload; cheap (each layer shrinks), and deeper than `max_depth` so that a chain too deep
+#: to unwrap is recognised as one (and the prompt fails closed, `DEPTH_LIMIT`)
+_NESTED_TOKEN_LAYERS = 8
+
+
+def _decodes_to_language(
+    text: str, words: frozenset[str], depth: int = _NESTED_TOKEN_LAYERS
+) -> bool:
     """Whether decoded text is language, or rot13/reversed/encoded language (nested payloads)."""
     if looks_like_language(text, words):
         return True
@@ -185,8 +194,9 @@ def _decodes_to_language(text: str, words: frozenset[str], depth: int = 2) -> bo
     if looks_like_language(text.translate(_ROT13), words) or looks_like_language(text[::-1], words):
         return True
     # one token that is itself base64 or hex: accepted only if it, in turn, decodes to language
+    # (or, `depth` layers down, still decodes to text: a chain deeper than any that is followed)
     token = text.strip()
-    if depth == 0 or len(token) < 12 or " " in token:
+    if len(token) < 12 or " " in token:
         return False
     inner: bytes | None = None
     try:
@@ -198,6 +208,8 @@ def _decodes_to_language(text: str, words: frozenset[str], depth: int = 2) -> bo
         return False
     if inner is None:
         return False
+    if depth == 0:
+        return _printable(inner[:48])
     try:
         return _decodes_to_language(inner.decode("utf-8"), words, depth - 1)
     except UnicodeDecodeError:
@@ -511,6 +523,8 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+#: the transform a prompt gets when its deepest decoded view decodes once more (`max_depth`)
+DEPTH_LIMIT = "depth_limit"
 #: the most characters NFKC makes of one (U+FDFA, ARABIC LIGATURE SALLALLAHOU ALAYHE WASALLAM)
 _NFKC_MAX_GROWTH = 18
 
@@ -758,6 +772,15 @@ class Normalizer:
             for hidden_kind, hidden in prepared.hidden:
                 self._emit(run, hidden_kind, hidden, new_path, depth + 1)
             self._expand(run, prepared.text, canonical, tokens, new_path, depth + 1, letters=False)
+        elif depth + 1 >= self.max_depth and self._still_encoded(run, prepared.text, canonical):
+            # the deepest view decodes once more: what it hides was not seen (fail closed)
+            run.transforms.add(DEPTH_LIMIT)
+
+    def _still_encoded(self, run: _Run, prepared: str, canonical: str) -> bool:
+        """Whether a text at the depth limit holds another decodable layer."""
+        raw = _utf8(prepared)
+        classes = _utf8(canonical).translate(_CLASSES)
+        return bool(self._decoded(run, prepared, raw, classes, raw.translate(_CASE_CLASSES)))
 
     def _expand(
         self,

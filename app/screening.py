@@ -15,10 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.normalize import DEPTH_LIMIT
 from app.records import Action, Prompt
 from app.rules import RuleDetector
 
 log = logging.getLogger(__name__)
+
+
+#: the stage of a prompt ESCALATEd because an encoded layer was too deep to decode
+UNDECODED = "undecoded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +50,9 @@ class ScreenResult:
 
     @property
     def needs_verification(self) -> bool:
-        """Uncertain screening results go to `aimds.verification`; screener errors do not."""
-        return self.action is Action.ESCALATE and self.stage != "error"
+        """Uncertain screening results go to `aimds.verification`; screener errors and
+        prompts with an undecoded layer (nothing for the verifier to read) do not."""
+        return self.action is Action.ESCALATE and self.stage not in ("error", UNDECODED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,11 +383,22 @@ class Screener(_FailClosed):
             action = Action.ALLOW
         else:
             action = Action.ESCALATE
+        # a layer of encoding was left undecoded: what it hides was not screened (fail closed)
+        undecoded = DEPTH_LIMIT in transforms and action is not Action.BLOCK
+        if undecoded:
+            action = Action.ESCALATE
         if session is not None:
             session.record_outcome(fingerprint, action is Action.BLOCK, prompt.ts, self._temporal)
         stage, reasons = self._explain(
             parts, content, fused, report, evidence, transforms, temporal
         )
+        if undecoded:
+            stage = UNDECODED
+            reasons = (
+                f"encoded more than {self._normalizer.max_depth} layers deep: the innermost "
+                "layer was not screened, so a person decides (fails closed)",
+                *reasons,
+            )
         categories = list(report.categories())
         for m in evidence.matches:
             if m.similarity >= 0.5 and m.category not in categories:

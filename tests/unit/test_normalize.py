@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import codecs
 import json
+import random
 import time
 
 import pytest
 
 from app.errors import ConfigError
 from app.normalize import (
+    DEPTH_LIMIT,
     TRANSFORMS,
     NormalizedText,
     Normalizer,
@@ -455,6 +457,25 @@ def test_what_nfkc_expands_is_bounded_too(text: str, cut: bool) -> None:
     assert all(len(v.text) <= 1_001 for v in result.views)
     if text.startswith("start"):
         assert result.canonical.startswith("start") and result.canonical.endswith("the end")
+
+
+@pytest.mark.parametrize(("layers", "limit"), [(1, False), (3, False), (4, True), (10, True)])
+def test_a_chain_deeper_than_max_depth_is_flagged(layers: int, limit: bool) -> None:
+    text = ATTACK
+    for n in range(layers):  # base64 and hex in turn
+        text = _b64(text) if n % 2 == 0 else text.encode().hex()
+    result = Normalizer().normalize(f"note: {text}")
+    assert (DEPTH_LIMIT in result.transforms) is limit
+    # what is decoded, is decoded: the attack itself is a view when it is within reach
+    assert any(ATTACK.lower()[:30] in v.text for v in result.views) is not limit
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_tokens_are_not_taken_for_deep_chains(seed: int) -> None:
+    rng = random.Random(seed)
+    token = base64.b64encode(rng.randbytes(rng.randrange(24, 200))).decode()
+    result = Normalizer().normalize(f"api key {token} and hash {rng.randbytes(32).hex()}")
+    assert DEPTH_LIMIT not in result.transforms
 
 
 def test_views_are_bounded_in_number_and_size() -> None:
