@@ -8,6 +8,7 @@ producers and the check the worker applies cannot drift apart.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,9 +141,23 @@ def _checked_object(
         validator(schema)(obj)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise SchemaViolation(f"{exc.name}: {exc.message}") from exc
-    if not obj["text"].strip():
-        raise EmptyText("text is empty or only whitespace")
+    if is_blank(obj["text"]):
+        raise EmptyText("text is empty, or only whitespace and invisible characters")
     return obj
+
+
+#: what shows nothing and carries nothing the normalizer reads: whitespace, zero-width and
+#: bidi marks, fillers, control characters (tag characters and variation selectors can carry
+#: hidden text, so a prompt made of those is screened)
+_BLANK = re.compile(
+    "[\\s\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufeff\uffa0\x00-\x1f\x7f-\x9f]*"
+)
+
+
+def is_blank(text: str) -> bool:
+    """Whether a prompt text shows nothing (dead-lettered as `empty_text`)."""
+    return _BLANK.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

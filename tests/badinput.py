@@ -57,6 +57,13 @@ BAD_INPUTS: list[tuple[str, bytes | None, str]] = [
     ("empty_text", b'{"id": "b9", "session_id": "s", "text": "", "ts": 1}', "empty_text"),
     ("blank_text", b'{"id": "b10", "session_id": "s", "text": " \\n\\t ", "ts": 1}', "empty_text"),
     (
+        "invisible_text",
+        orjson.dumps(
+            {"id": "b10i", "session_id": "s", "text": "\u200b\u200b \u2060\u00ad", "ts": 1}
+        ),
+        "empty_text",
+    ),
+    (
         "huge_text_5mb",
         orjson.dumps({"id": "b11", "session_id": "s", "text": "A" * (5 * 1024 * 1024), "ts": 1}),
         "text_too_large",
