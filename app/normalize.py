@@ -238,8 +238,12 @@ _INVISIBLE = re.compile(
 # hint that text pasted from web pages and PDFs carries inside long words (a review found one
 # soft hyphen enough to BLOCK "photo\u00adsynthesis")
 _ZW_BETWEEN_LETTERS = re.compile(
-    f"[A-Za-z\u00c0-\u024f][{_ZW_CLASS.replace(chr(0xAD), '')}]+[A-Za-z\u00c0-\u024f]"
+    f"[A-Za-z\u00c0-\u024f][{_ZW_CLASS.replace(chr(0xAD), '')}]+(?=[A-Za-z\u00c0-\u024f])"
 )
+#: invisible characters and controls are removed wherever they are, but count as obfuscation
+#: only from two on: one is what copy and paste leaves (a review found one ZWSP or NUL in one
+#: word enough to BLOCK 12 of 300 benign prompts); obfuscation splits words everywhere
+_EVIDENCE_FROM = 2
 # RLM/LRM/ALM are ordinary in right-to-left prose, and so are embeddings and isolates around
 # a right-to-left word ("translate \u202b<Hebrew>\u202c"); overrides reorder what is shown,
 # and embeddings or isolates touching Latin letters split or hide Latin words
@@ -543,6 +547,14 @@ def _nfkc_length(text: str) -> int:
     return sum(n * _nfkc_char_length(c) for c, n in Counter(text).items())
 
 
+def _found(pattern: re.Pattern[str], text: str, times: int) -> bool:
+    """Whether `pattern` matches `text` at least `times` times (stops there)."""
+    for n, _ in enumerate(pattern.finditer(text), 1):
+        if n >= times:
+            return True
+    return False
+
+
 def _head_and_tail(text: str, max_chars: int) -> str:
     """At most `max_chars` of `text` (plus a line break): attacks hide at both ends."""
     half = max_chars // 2
@@ -638,17 +650,21 @@ class Normalizer:
         hidden: list[tuple[str, str]] = []
         if text.isascii():
             raw = text.encode("ascii")
-            if len(raw.translate(None, _ASCII_CONTROL_BYTES)) != len(raw):
+            controls = len(raw) - len(raw.translate(None, _ASCII_CONTROL_BYTES))
+            if controls:
                 text = _ASCII_CONTROL.sub("", text)
-                fired.add("control")
+                if controls >= _EVIDENCE_FROM:
+                    fired.add("control")
             return _Prepared(text, fired, hidden)
         # regex scans over long non-ASCII strings are slow: look at the non-ASCII characters
         # alone (deleting ASCII bytes from UTF-8 leaves valid UTF-8) and skip what is absent
         raw = _utf8(text)
         rest = raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
         if _SPECIAL.search(rest) is None:
-            if len(raw.translate(None, _ASCII_CONTROL_BYTES)) != len(raw):
-                fired.add("control")
+            controls = len(raw) - len(raw.translate(None, _ASCII_CONTROL_BYTES))
+            if controls:
+                if controls >= _EVIDENCE_FROM:
+                    fired.add("control")
                 text = _C0_CONTROL.sub("", text)
             return _Prepared(unicodedata.normalize("NFKC", text), fired, hidden)
         if _FULLWIDTH_RUN.search(text):
@@ -659,15 +675,16 @@ class Normalizer:
             fired.add("styled")
         if _INVISIBLE.search(rest):
             self._smuggled(text, hidden)
-            if _ZW_BETWEEN_LETTERS.search(text):
+            if _found(_ZW_BETWEEN_LETTERS, text, _EVIDENCE_FROM):
                 fired.add("zero_width")
             if _BIDI_CONTROL.search(rest) and _BIDI_SUSPICIOUS.search(text):
                 fired.add("bidi")
-            if _C0_CONTROL.search(text):
+            if _found(_C0_CONTROL, text, _EVIDENCE_FROM):
                 fired.add("control")
             text = _INVISIBLE.sub("", text)
         elif _C0_CONTROL.search(text):
-            fired.add("control")
+            if _found(_C0_CONTROL, text, _EVIDENCE_FROM):
+                fired.add("control")
             text = _C0_CONTROL.sub("", text)
         if _COMBINING.search(rest):
             text = self._strip_marks(text, fired)
