@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from app.errors import ConfigError
 from app.pipeline import LocalScanner
+from app.records import open_input
 
 FLAGGED = ("BLOCK", "ESCALATE")
 
@@ -285,11 +285,7 @@ def read_labelled(
 ) -> list[LabelledPrompt]:
     """Read labelled JSONL; `limit` takes a seeded random sample."""
     rows: list[LabelledPrompt] = []
-    try:
-        fh = Path(path).open("rb")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    with fh:
+    with open_input(path, binary=True) as fh:
         for line in fh:
             if not line.strip():
                 continue

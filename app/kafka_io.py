@@ -7,16 +7,15 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
-from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from app.errors import BrokerError, ConfigError, ParseError
-from app.records import parse_timestamp
+from app.errors import BrokerError, ParseError
+from app.records import open_input, parse_timestamp
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -217,13 +216,10 @@ async def _partitions(settings: Settings, topic: str, wait_s: float = 30.0) -> l
         await admin.close()
 
 
-def open_lines(path: str) -> TextIO:
+def open_lines(path: str) -> IO[Any]:
     """Open a text file for reading, or stdin for `-`."""
     import sys
 
     if path == "-":
         return sys.stdin
-    try:
-        return Path(path).open(encoding="utf-8", errors="replace")
-    except OSError as exc:  # missing, a directory, unreadable: say so, no traceback
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return open_input(path)

@@ -12,12 +12,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import fastjsonschema
 import orjson
 
 from app.errors import (
+    ConfigError,
     EmptyText,
     InvalidEncoding,
     InvalidJson,
@@ -153,6 +155,16 @@ _BLANK = re.compile(
     "[\\s\u00ad\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
     "\u2060-\u206f\u3164\ufeff\uffa0\x00-\x1f\x7f-\x9f]*"
 )
+
+
+def open_input(path: str | Path, *, binary: bool = False) -> IO[Any]:
+    """Open a file of records for reading; a missing or unreadable one is a `ConfigError`."""
+    try:
+        if binary:
+            return Path(path).open("rb")
+        return Path(path).open(encoding="utf-8", errors="replace")
+    except OSError as exc:  # missing, a directory, unreadable: say so, no traceback
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def is_blank(text: str) -> bool:

@@ -25,6 +25,7 @@ import orjson
 
 from app.errors import ConfigError
 from app.kafka_io import producer, record_timestamp_ms
+from app.records import open_input
 from app.settings import Settings
 
 
@@ -43,11 +44,7 @@ def load_log(path: Path) -> list[LogRecord]:
     """Read a JSONL log and order it by timestamp (stable; bad lines keep their place)."""
     rows: list[LogRecord] = []
     last_ts = 0.0
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    with fh:
+    with open_input(path, binary=True) as fh:
         for line_no, line in enumerate(fh, start=1):
             value = line.rstrip(b"\r\n")
             if not value.strip():
