@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import sys
 import time
@@ -240,6 +241,17 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(value: str, option: str) -> float:
+    """A finite number > 0 from the command line (ConfigError otherwise)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 < number < math.inf:
+        raise ConfigError(f"{option} must be a number > 0 or 'max', got {value!r}")
+    return number
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -247,12 +259,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from topics.faust_topics import ensure_topics
 
     settings = load_settings()
-    try:
-        speed = None if args.speed == "max" else float(args.speed)
-    except ValueError:
-        speed = -1.0
-    if speed is not None and not 0 < speed < float("inf"):
-        raise ConfigError(f"--speed must be a number > 0 or 'max', got {args.speed!r}")
+    speed = None if args.speed == "max" else _positive(args.speed, "--speed")
     records = load_log(Path(args.file))
     checkpoint = Path(args.checkpoint) if args.checkpoint else None
     start = args.start
