@@ -1,5 +1,5 @@
 """The one way an agent dead-letters a Kafka event: its raw bytes, where it came from, why;
-and the per-event loop of agents whose records stand alone."""
+and the per-event loop of agents whose records stand alone (acknowledged by `Acks`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from agents._acks import Acks, Sent
 from app.decisions import dead_letter, dead_letter_raw_budget
 from app.errors import ParseError
 
@@ -15,12 +16,13 @@ log = logging.getLogger(__name__)
 
 async def send_dead_letter(
     out: Any, event: Any, *, stage: str, error: BaseException, max_message_bytes: int
-) -> None:
+) -> Sent:
     """Send `event`'s raw record to the dead-letter topic with its topic/partition/offset.
 
     A record too large to carry whole keeps its head (`raw_truncated`). If the dead letter
     still cannot be sent, one without the raw bytes is tried, and a failure of that is
-    logged: the agent goes on either way.
+    logged: the agent goes on either way. Returns the dead letter's delivery, or None when
+    none could be sent (the event is then left unacknowledged).
     """
     message = event.message
     where = {
@@ -34,10 +36,10 @@ async def send_dead_letter(
     # the record's head within the topic's limit; failing that, no raw bytes at all
     for keep in (dead_letter_raw_budget(max_message_bytes), 0):
         try:
-            await out.send(
+            delivery = await out.send(
                 "deadletter", message.key, dead_letter(event.value, **where, max_raw_bytes=keep)
             )
-            return
+            return [delivery]
         except Exception:  # noqa: BLE001 - the next, smaller dead letter is the fallback
             log.exception(
                 "dead-lettering %s[%s]@%s (keeping %d raw bytes) failed",
@@ -49,11 +51,12 @@ async def send_dead_letter(
     log.critical(
         "could not dead-letter %s[%s]@%s at all", message.topic, message.partition, message.offset
     )
+    return None
 
 
 async def handle_each(
     stream: Any,
-    handle: Callable[[Any], Awaitable[None]],
+    handle: Callable[[Any], Awaitable[Sent]],
     *,
     out: Any,
     stage: str,
@@ -62,19 +65,21 @@ async def handle_each(
 ) -> None:
     """`handle` every event of `stream`; a failure is dead-lettered and the loop goes on.
 
-    A Faust agent that raises has its event acknowledged anyway, so the dead-letter record is
-    the only trace of a failure. Bad input (`ParseError`) is expected and not logged as an
-    error; anything else is.
+    `handle` returns the deliveries of what it sent; the event is acknowledged once they
+    (or its dead letter) are on the broker. Bad input (`ParseError`) is expected and not
+    logged as an error; anything else is.
     """
-    async for event in stream.events():
+    acks = Acks(stream)
+    async for event in stream.noack().events():
         try:
-            await handle(event)
+            sent = await handle(event)
         except Exception as exc:  # noqa: BLE001 - one bad record must not stop the agent
             if not isinstance(exc, ParseError):
                 message = event.message
                 log.exception(
                     "%s: %s[%s]@%s failed", stage, message.topic, message.partition, message.offset
                 )
-            await send_dead_letter(
+            sent = await send_dead_letter(
                 out, event, stage=stage, error=exc, max_message_bytes=max_message_bytes
             )
+        await acks.after(event, sent)

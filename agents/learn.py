@@ -15,6 +15,7 @@ import asyncio
 import logging
 from typing import Any
 
+from agents._acks import Sent
 from agents._deadletter import handle_each
 from app.errors import UpdateRefused
 from app.kafka_io import read_messages
@@ -34,7 +35,7 @@ def register(aimds: Any) -> dict[str, Any]:
 
     if learner is not None:
 
-        async def learn_one(event: Any) -> None:
+        async def learn_one(event: Any) -> Sent:
             feedback = parse_feedback(event.value, max_text_chars=settings.max_text_chars)
             outcome = learner.learn(feedback)
             if outcome is None:
@@ -43,11 +44,12 @@ def register(aimds: Any) -> dict[str, Any]:
                     feedback.prompt_id,
                     feedback.source,
                 )
-                return
-            await out.send("patterns", outcome.pattern_id.encode(), outcome.record)
+                return []
+            learned = await out.send("patterns", outcome.pattern_id.encode(), outcome.record)
             log.info(
                 "feedback %s → %s (%s)", feedback.prompt_id, outcome.pattern_id, outcome.reason
             )
+            return [learned]
 
         @app.agent(aimds.topics.feedback, name="learn_from_feedback")
         async def learn_from_feedback(stream: Any) -> None:

@@ -2,11 +2,11 @@
 
 Parse (bad input → dead letter), drop duplicates, load the session's state from the tables,
 call the core pipeline, store the state back, send. No detection logic lives here. Any
-unexpected failure of one record is dead-lettered (Faust would ack it anyway), and the
-agent goes on with the next record. With AIMDS_SCREEN_BATCH > 1 the agent takes up to that
-many records at once and has the pipeline normalize and embed them together (the semantic
-embedders are cheaper per prompt in a batch); screening and table updates stay one record
-at a time, in order.
+unexpected failure of one record is dead-lettered, and the agent goes on with the next
+record. With AIMDS_SCREEN_BATCH > 1 the agent takes up to that many records at once and
+has the pipeline normalize and embed them together (the semantic embedders are cheaper per
+prompt in a batch); screening and table updates stay one record at a time, in order. Each
+record is acknowledged once its outcome is on the broker (`Acks`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from agents._acks import Acks, Sent
 from agents._deadletter import send_dead_letter
 from app.errors import ParseError
 from app.pipeline import dedup_key, duplicate
@@ -48,7 +49,7 @@ def register(aimds: Any) -> Any:
         rate += 1
         return prompt, rate.current()
 
-    async def screen_admitted(event: Any, prompt: Any, rate: int, prepared: Any = None) -> None:
+    async def screen_admitted(event: Any, prompt: Any, rate: int, prepared: Any = None) -> Sent:
         sid = prompt.session_id
         facts = {
             "prompts_1m": rate,
@@ -63,9 +64,9 @@ def register(aimds: Any) -> Any:
         tables.session_state[sid] = screener.dump_session(session)
         if routed.result.action is Action.BLOCK:
             tables.blocked_per_session_10m[sid] += 1
-        await out.send(routed.topic, event.message.key, routed.record)
+        return [await out.send(routed.topic, event.message.key, routed.record)]
 
-    async def dead_letter_of(event: Any, exc: Exception) -> None:
+    async def dead_letter_of(event: Any, exc: Exception) -> Sent:
         message = event.message
         stage = "parse" if isinstance(exc, ParseError) else "screen"
         if stage == "screen":
@@ -80,12 +81,13 @@ def register(aimds: Any) -> Any:
                 message.offset,
                 exc,
             )
-        await send_dead_letter(
+        return await send_dead_letter(
             out, event, stage=stage, error=exc, max_message_bytes=aimds.settings.max_message_bytes
         )
 
-    async def screen_events(stream: Any, events: Sequence[Any]) -> None:
-        """Admit each event, prepare the admitted ones together, screen them in order."""
+    async def screen_events(stream: Any, acks: Acks, events: Sequence[Any]) -> None:
+        """Admit each event, prepare the admitted ones together, screen them in order; each
+        event is acknowledged once its outcome is delivered."""
         admitted = []
         for event in events:
             # windowed tables take the time of Faust's current event, which take_events does
@@ -95,7 +97,7 @@ def register(aimds: Any) -> Any:
             try:
                 admitted.append((event, admit(event)))
             except Exception as exc:  # noqa: BLE001 - bad input must never stop the agent
-                await dead_letter_of(event, exc)
+                await acks.after(event, await dead_letter_of(event, exc))
         prepared = (
             pipeline.prepare([prompt for _, (prompt, _) in admitted])
             if len(admitted) > 1
@@ -104,17 +106,19 @@ def register(aimds: Any) -> Any:
         for (event, (prompt, rate)), ready in zip(admitted, prepared, strict=True):
             stream._set_current_event(event)
             try:
-                await screen_admitted(event, prompt, rate, ready)
+                sent = await screen_admitted(event, prompt, rate, ready)
             except Exception as exc:  # noqa: BLE001 - one record's failure stays its own
-                await dead_letter_of(event, exc)
+                sent = await dead_letter_of(event, exc)
+            await acks.after(event, sent)
 
     @app.agent(aimds.topics.prompts, name="screen_prompts")
     async def screen_prompts(stream: Any) -> None:
+        acks = Acks(stream)  # events are acknowledged by `acks` only, never by the iteration
         if batch > 1:
-            async for events in stream.take_events(batch, within=batch_wait_s):
-                await screen_events(stream, events)
+            async for events in stream.noack_take(batch, within=batch_wait_s):
+                await screen_events(stream, acks, events)
         else:
-            async for event in stream.events():
-                await screen_events(stream, [event])
+            async for event in stream.noack().events():
+                await screen_events(stream, acks, [event])
 
     return screen_prompts

@@ -16,6 +16,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from agents._acks import Sent
 from agents._deadletter import handle_each
 from app.decisions import parse_verification_request
 from app.learning import verifier_feedback
@@ -31,7 +32,7 @@ def register(aimds: Any) -> Any:
     # Z3 releases the GIL while it searches, so a thread keeps the event loop responsive.
     executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="aimds-verify")
 
-    async def verify_one(event: Any) -> None:
+    async def verify_one(event: Any) -> Sent:
         message = event.message
         prompt, screen = parse_verification_request(
             event.value, max_text_chars=settings.max_text_chars
@@ -43,13 +44,14 @@ def register(aimds: Any) -> Any:
         except TimeoutError:
             log.warning("verification of prompt %s timed out after %ss", prompt.id, timeout_s)
             record = pipeline.timeout_decision(prompt, screen, timeout_s)
-        await out.send("decisions", message.key, record)
+        decided = await out.send("decisions", message.key, record)
         proposal = verifier_feedback(record, prompt.text)
         if proposal is not None:  # stage 6: an analyst decides whether the text is learned
             try:
                 await out.send("feedback", prompt.id.encode(), proposal)
             except Exception:  # noqa: BLE001 - the decision is out: one outcome per prompt
                 log.exception("proposing prompt %s for learning failed", prompt.id)
+        return [decided]  # the proposal is best-effort: the event is done with its decision
 
     @app.agent(aimds.topics.verification, name="verify_prompts")
     async def verify_prompts(stream: Any) -> None:

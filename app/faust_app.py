@@ -8,6 +8,7 @@ request's path.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,8 +25,14 @@ log = logging.getLogger(__name__)
 class Outputs(Protocol):
     """Where agents send records; Kafka topics in the worker, a recorder in agent tests."""
 
-    async def send(self, topic: str, key: bytes | None, record: dict[str, Any] | None) -> None:
-        """Send one JSON record (None: a tombstone) to one of the AIMDS topics."""
+    async def send(
+        self, topic: str, key: bytes | None, record: dict[str, Any] | None
+    ) -> Awaitable[Any]:
+        """Send one JSON record (None: a tombstone) to one of the AIMDS topics.
+
+        Returns once the record is queued; the awaitable returned completes when the broker
+        has it (and raises if it refused it).
+        """
 
 
 class TopicOutputs:
@@ -34,10 +41,14 @@ class TopicOutputs:
     def __init__(self, topics: Topics):
         self._topics = topics
 
-    async def send(self, topic: str, key: bytes | None, record: dict[str, Any] | None) -> None:
+    async def send(
+        self, topic: str, key: bytes | None, record: dict[str, Any] | None
+    ) -> Awaitable[Any]:
         """Produce the record (None: a tombstone) to the named AIMDS topic."""
         value = None if record is None else to_bytes(record)
-        await getattr(self._topics, topic).send(key=key, value=value)
+        # Faust's send returns the producer's future of the broker's acknowledgement
+        delivery: Awaitable[Any] = await getattr(self._topics, topic).send(key=key, value=value)
+        return delivery
 
 
 @dataclass

@@ -20,8 +20,13 @@ class RecordingOutputs:
     def __init__(self) -> None:
         self.sent: dict[str, list[tuple[bytes | None, dict[str, Any] | None]]] = {}
 
-    async def send(self, topic: str, key: bytes | None, record: dict[str, Any] | None) -> None:
+    async def send(
+        self, topic: str, key: bytes | None, record: dict[str, Any] | None
+    ) -> asyncio.Future[None]:
         self.sent.setdefault(topic, []).append((key, record))
+        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        delivered.set_result(None)  # kept, so delivered
+        return delivered
 
     def records(self, topic: str) -> list[dict[str, Any]]:
         return [r for _, r in self.sent.get(topic, []) if r is not None]

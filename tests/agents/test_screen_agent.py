@@ -215,7 +215,7 @@ async def test_a_dead_letter_that_cannot_be_sent_goes_out_without_its_bytes() ->
     async def send(topic, key, record):  # the broker refuses any dead letter with raw bytes
         if topic == "deadletter" and record["raw_b64"]:
             raise ValueError("MessageSizeTooLargeError (simulated)")
-        await original(topic, key, record)
+        return await original(topic, key, record)
 
     out.send = send  # type: ignore[method-assign]
     async with aimds.agents["screen_prompts"].test_context() as agent:

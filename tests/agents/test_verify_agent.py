@@ -128,7 +128,7 @@ async def test_a_proposal_that_cannot_be_sent_leaves_one_decision_and_no_dead_le
     async def send(topic, key, record):
         if topic == "feedback":
             raise ConnectionError("feedback topic unavailable (simulated)")
-        await original(topic, key, record)
+        return await original(topic, key, record)
 
     out.send = send  # type: ignore[method-assign]
     async with aimds.agents["verify_prompts"].test_context() as agent:

@@ -1,0 +1,153 @@
+"""Events are acknowledged once their outcome is delivered: never on the way out of a cancelled
+agent, never when the broker refused the outcome (review finding: graceful restarts lost
+prompts that were being verified, because Faust acknowledged them as the agent stopped)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from types import SimpleNamespace
+
+import pytest
+
+from agents._acks import Acks
+from tests.agents.test_verify_agent import request, verifying_app
+
+
+class RecordingStream:
+    """The one method `Acks` uses of a Faust stream."""
+
+    def __init__(self) -> None:
+        self.acked: list[object] = []
+
+    async def ack(self, event: object) -> bool:
+        self.acked.append(event)
+        return True
+
+
+def an_event(offset: int = 7) -> SimpleNamespace:
+    return SimpleNamespace(
+        message=SimpleNamespace(topic="aimds.prompts", partition=1, offset=offset)
+    )
+
+
+def delivered() -> asyncio.Future[None]:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+async def test_an_event_whose_records_are_delivered_is_acknowledged_at_once() -> None:
+    stream, event = RecordingStream(), an_event()
+    await Acks(stream).after(event, [delivered(), delivered()])
+    assert stream.acked == [event]
+
+
+async def test_an_event_that_sent_nothing_is_acknowledged() -> None:
+    stream, event = RecordingStream(), an_event()
+    await Acks(stream).after(event, [])
+    assert stream.acked == [event]
+
+
+async def test_an_event_waits_for_its_delivery_and_the_agent_does_not() -> None:
+    stream, event = RecordingStream(), an_event()
+    pending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    await Acks(stream).after(event, [delivered(), pending])
+    assert stream.acked == []  # `after` returned: the agent goes on with the next event
+    pending.set_result(None)
+    for _ in range(10):  # a few turns of the loop for the waiting task
+        await asyncio.sleep(0)
+    assert stream.acked == [event]
+
+
+async def test_a_refused_delivery_leaves_the_event_unacknowledged(caplog) -> None:
+    stream, event = RecordingStream(), an_event(offset=42)
+    acks = Acks(stream)
+    pending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    with caplog.at_level(logging.ERROR):
+        await acks.after(event, [pending])
+        pending.set_exception(ConnectionError("broker gone (simulated)"))
+        for _ in range(10):
+            await asyncio.sleep(0)
+    assert stream.acked == [] and acks.withheld == 1
+    assert "aimds.prompts[1]@42 not acknowledged" in caplog.text and "broker gone" in caplog.text
+
+
+async def test_an_event_with_no_outcome_at_all_is_not_acknowledged() -> None:
+    stream, event = RecordingStream(), an_event()
+    acks = Acks(stream)
+    await acks.after(event, None)  # not even a dead letter could be sent
+    assert stream.acked == [] and acks.withheld == 1
+
+
+class BlockingVerifier:
+    """A verification that is still running when the worker stops."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def verify(self, subject):
+        self.started.set()
+        self.release.wait(5.0)
+        raise AssertionError("released only after the test")
+
+
+async def wait_until(flag: threading.Event, timeout_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not flag.is_set():
+        assert asyncio.get_running_loop().time() < deadline, "verification never started"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_verification_cut_short_by_a_stop_leaves_its_event_unacknowledged() -> None:
+    verifier = BlockingVerifier()
+    aimds, out = verifying_app(timeout_s=4.0, verifier=verifier)
+    try:
+        async with aimds.agents["verify_prompts"].test_context() as agent:
+            event = await agent.put(request("hello", score=0.5, pid="inflight"), wait=False)
+            await wait_until(verifier.started)
+        # the agent was stopped (its task cancelled, its stream closed) mid-verification
+        assert out.records("decisions") == []
+        assert event.message.acked is False  # so its offset is not committed past
+    finally:
+        verifier.release.set()
+        await asyncio.sleep(0.05)
+
+
+async def test_a_finished_verification_acknowledges_its_event() -> None:
+    aimds, out = verifying_app()
+    async with aimds.agents["verify_prompts"].test_context() as agent:
+        event = await agent.put(request("hello", score=0.5, pid="done"))
+        await out.wait_for(1)
+        for _ in range(50):
+            if event.message.acked:
+                break
+            await asyncio.sleep(0.01)
+    assert [d["prompt_id"] for d in out.records("decisions")] == ["done"]
+    assert event.message.acked is True
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+async def test_screened_events_are_acknowledged_one_by_one_once_sent(batch: int) -> None:
+    from tests.agents.conftest import make_app
+
+    aimds, out = make_app(screen_batch=batch, screen_batch_wait_s=0.01)
+    async with aimds.agents["screen_prompts"].test_context() as agent:
+        events = [
+            await agent.put(
+                b'{"id": "p%d", "session_id": "s", "text": "hello %d", "ts": 1700000000}' % (i, i),
+                key=b"s",
+                wait=False,
+            )
+            for i in range(3)
+        ]
+        events.append(await agent.put(b"{not json", key=b"s", wait=False))
+        await out.wait_for(4)
+        for _ in range(50):
+            if all(e.message.acked for e in events):
+                break
+            await asyncio.sleep(0.01)
+    assert [e.message.acked for e in events] == [True] * 4
+    assert len(out.records("decisions")) == 3 and len(out.records("deadletter")) == 1
