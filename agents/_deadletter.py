@@ -71,6 +71,8 @@ async def handle_each(
     """
     acks = Acks(stream)
     async for event in stream.noack().events():
+        if not await acks.first_time(event):
+            continue  # handed over again by Faust: processed (or in progress) already
         try:
             sent = await handle(event)
         except Exception as exc:  # noqa: BLE001 - one bad record must not stop the agent

@@ -90,6 +90,8 @@ def register(aimds: Any) -> Any:
         event is acknowledged once its outcome is delivered."""
         admitted = []
         for event in events:
+            if not await acks.first_time(event):
+                continue  # handed over again by Faust: screened (or in progress) already
             # windowed tables take the time of Faust's current event, which take_events does
             # not set per event; set it right before each event's table work (no await
             # between), since the stream keeps buffering the next events meanwhile

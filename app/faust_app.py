@@ -1,12 +1,13 @@
 """The Faust app factory: one `AimdsApp` = a Faust app, its topics, tables, outputs and agents.
 
-The only module in `app/` that imports Faust. The core (`Pipeline`) is built before the
-worker starts, so model and index loading (and numba warm-up) stay off the first
-request's path.
+With `app.faust_patches`, the only module in `app/` that imports Faust. The core
+(`Pipeline`) is built before the worker starts, so model and index loading (and numba
+warm-up) stay off the first request's path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -107,6 +108,10 @@ def create_app(
         from app.core import build_learning
 
         learning = build_learning(settings, pipeline.screener)
+    from app.faust_patches import refuse_gaps
+
+    # the topics agents consume: never compacted, so a gap there is a record skipped
+    refuse_gaps({settings.topic(name) for name in ("prompts", "verification", "feedback")})
     app = faust.App(settings.app_id, **faust_config(settings))
     topics = declare_topics(app, settings)
     tables = declare_tables(app, settings)
@@ -125,4 +130,40 @@ def create_app(
     aimds.agents["screen_prompts"] = screen.register(aimds)
     aimds.agents["verify_prompts"] = verify.register(aimds)
     aimds.agents.update(learn.register(aimds))
+    drain_on_stop(app, grace_s=settings.verify_timeout_s + DRAIN_MARGIN_S)
     return aimds
+
+
+#: seconds a graceful stop waits, beyond one verification's budget, for events in flight
+DRAIN_MARGIN_S = 2.0
+
+
+def drain_on_stop(app: faust.App, *, grace_s: float) -> None:
+    """At a graceful stop, let the events in flight finish, then commit.
+
+    Faust has stopped fetching by then and its agents are still running; it does not wait
+    for them (`stream_wait_empty` off, since a wait without a bound could hold a rebalance
+    for ever), and its own last commit can be skipped while a periodic one is running. So
+    this waits, at most `grace_s`, until every event taken is acknowledged (its outcome
+    delivered, `agents._acks`), and commits. Whatever is still unacknowledged then is
+    processed again after the restart.
+    """
+
+    @app.on_before_shutdown.connect
+    async def drain(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        consumer = app.consumer
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
+        while consumer.unacked and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        if consumer.unacked:
+            log.warning(
+                "stopping with %d events in flight after %.1fs: they are processed again "
+                "after the restart",
+                len(consumer.unacked),
+                grace_s,
+            )
+        # a commit already running makes commit() wait for it and return False
+        for _attempt in range(3):
+            if await consumer.commit():
+                break

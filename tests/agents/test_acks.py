@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from agents._acks import Acks
+from app.faust_app import DRAIN_MARGIN_S
 from tests.agents.test_verify_agent import request, verifying_app
 
 
@@ -151,3 +152,85 @@ async def test_screened_events_are_acknowledged_one_by_one_once_sent(batch: int)
             await asyncio.sleep(0.01)
     assert [e.message.acked for e in events] == [True] * 4
     assert len(out.records("decisions")) == 3 and len(out.records("deadletter")) == 1
+
+
+class DrainingConsumer:
+    """What the drain reads of Faust's consumer: the unacknowledged events, and commit."""
+
+    def __init__(self, unacked: set[str]) -> None:
+        self.unacked = unacked
+        self.commits: list[set[str]] = []  # what was still unacknowledged at each commit
+
+    async def commit(self) -> bool:
+        self.commits.append(set(self.unacked))
+        return True
+
+
+def stopping_app(consumer: DrainingConsumer, verify_timeout_s: float = 2.0):
+    """A worker's app whose consumer is `consumer`; it drains for one verification's budget
+    plus DRAIN_MARGIN_S."""
+    aimds, _ = verifying_app(timeout_s=verify_timeout_s)
+    aimds.faust._consumer = consumer  # the app's consumer, as Faust caches it
+    return aimds.faust
+
+
+async def test_a_graceful_stop_commits_once_the_events_in_flight_are_done() -> None:
+    consumer = DrainingConsumer({"event-1", "event-2"})
+    app = stopping_app(consumer)
+
+    async def finish_in_flight() -> None:
+        await asyncio.sleep(0.1)
+        consumer.unacked.discard("event-1")
+        await asyncio.sleep(0.1)
+        consumer.unacked.discard("event-2")
+
+    finishing = asyncio.ensure_future(finish_in_flight())
+    await app.on_before_shutdown.send()
+    await finishing
+    assert consumer.commits and consumer.commits[-1] == set()
+
+
+async def test_a_graceful_stop_waits_for_events_in_flight_only_so_long(caplog) -> None:
+    consumer = DrainingConsumer({"withheld"})  # never acknowledged (its outcome was refused)
+    app = stopping_app(consumer, verify_timeout_s=0.1)
+    started = asyncio.get_running_loop().time()
+    with caplog.at_level(logging.WARNING):
+        await app.on_before_shutdown.send()
+    grace_s = 0.1 + DRAIN_MARGIN_S
+    assert grace_s <= asyncio.get_running_loop().time() - started < grace_s + 1.0
+    assert consumer.commits == [{"withheld"}]  # what is done is committed all the same
+    assert "stopping with 1 events in flight" in caplog.text
+
+
+async def test_a_record_handed_over_twice_is_processed_once_and_acknowledged_with_the_first() -> (
+    None
+):
+    stream = RecordingStream()
+    acks = Acks(stream)
+    first, again, later = an_event(offset=5), an_event(offset=5), an_event(offset=5)
+    assert await acks.first_time(first) is True
+    assert await acks.first_time(again) is False  # skipped by the agent
+    assert stream.acked == []  # the first is still in flight: nothing is done yet
+    await acks.after(first, [delivered()])
+    assert stream.acked == [first, again]
+    assert await acks.first_time(later) is False  # and once done, at once
+    assert stream.acked == [first, again, later] and acks.redelivered == 2
+
+
+async def test_a_withheld_record_is_processed_when_handed_over_again() -> None:
+    stream = RecordingStream()
+    acks = Acks(stream)
+    first, again = an_event(offset=9), an_event(offset=9)
+    assert await acks.first_time(first)
+    await acks.after(first, None)  # its outcome could not be sent
+    assert await acks.first_time(again) is True
+    await acks.after(again, [delivered()])
+    assert stream.acked == [again]
+
+
+async def test_offsets_of_other_partitions_are_not_confused() -> None:
+    acks = Acks(RecordingStream())
+    a = SimpleNamespace(message=SimpleNamespace(topic="aimds.prompts", partition=0, offset=3))
+    b = SimpleNamespace(message=SimpleNamespace(topic="aimds.prompts", partition=1, offset=3))
+    c = SimpleNamespace(message=SimpleNamespace(topic="aimds.verification", partition=0, offset=3))
+    assert [await acks.first_time(e) for e in (a, b, c)] == [True, True, True]

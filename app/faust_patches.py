@@ -1,0 +1,124 @@
+"""Work-arounds in faust-streaming's consumer: never commit past a record no agent processed.
+
+Restart loops on a real broker (`perf/restart_soak.sh`) traced every prompt lost on a
+graceful restart to one of two places where Faust (0.15.x) commits past a record that was
+never handed to an agent ([faust-streaming#606](https://github.com/faust-streaming/faust/issues/606)):
+
+1. **Gaps.** When the fetch loop sees a partition's offsets jump (352 read right after 350),
+   it records the offsets in between as a gap and counts them as acknowledged. That is meant
+   for compacted or transactional topics, where offsets really are missing. It happens at
+   start-up: Faust resumes the stream partitions before it seeks them to the committed
+   offsets, and resets its read position under records it has already delivered.
+2. **A missing first record.** The next offset to commit is taken from the acknowledged
+   offsets, and a record missing right at the committed offset is not noticed: committed
+   109 and acknowledged 110, 111, 112 gives 113, although 109 was never processed.
+
+The AIMDS topics that agents consume (prompts, verification, feedback) are neither compacted
+nor transactional, so on them a missing offset is always a record skipped. For those topics
+a gap is not counted as acknowledged, no commit moves past an unacknowledged record, and the
+partition is sought back to the record missing until an agent has acknowledged it
+(`agents._acks.Acks` drops the records that this delivers a second time). Other topics
+(Faust's own changelogs, which are compacted) are left to Faust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from faust.transport.consumer import Consumer
+
+log = logging.getLogger(__name__)
+
+#: seconds before seeking back to a record a gap skipped, and between attempts
+REFETCH_EVERY_S = 0.5
+#: seconds before seeking back to a first record not acknowledged: it may just be slow (a
+#: verification takes up to AIMDS_VERIFY_TIMEOUT_S), and seeking back then only delivers
+#: records twice, which the agents skip
+REFETCH_HEAD_AFTER_S = 3.0
+#: attempts before giving up (the record is then processed after the next restart)
+REFETCH_ATTEMPTS = 30
+
+_ORIGINAL_ADD_GAP = Consumer._add_gap
+_ORIGINAL_NEW_OFFSET = Consumer._new_offset
+_topics_without_gaps: set[str] = set()
+
+
+def refuse_gaps(topics: Collection[str]) -> None:
+    """Never commit these topics' offsets past a record no agent acknowledged (module doc)."""
+    _topics_without_gaps.update(topics)
+    Consumer._add_gap = _add_gap  # type: ignore[method-assign]
+    Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+
+
+def _new_offset(self: Any, tp: Any) -> int | None:
+    if tp.topic in _topics_without_gaps:
+        acked, committed = self._acked[tp], self._committed_offset[tp]
+        if acked and committed is not None and min(acked) > committed:
+            # the record at `committed` is not acknowledged: slow, or skipped by the fetch
+            _refetch_once(self, tp, committed, first_after_s=REFETCH_HEAD_AFTER_S)
+            return None
+    offset: int | None = _ORIGINAL_NEW_OFFSET(self, tp)
+    return offset
+
+
+async def _add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+    if tp.topic not in _topics_without_gaps:
+        await _ORIGINAL_ADD_GAP(self, tp, offset_from, offset_to)
+        return
+    # offset_to is the record being delivered now: the missing ones are below it
+    log.warning(
+        "%s[%s]: the fetch skipped offsets %d..%d; not committing past them, fetching them again",
+        tp.topic,
+        tp.partition,
+        offset_from,
+        offset_to - 1,
+    )
+    _refetch_once(self, tp, offset_from, first_after_s=REFETCH_EVERY_S)
+
+
+#: (consumer, partition) → the task seeking it back
+_refetching: dict[tuple[int, Any], asyncio.Task[None]] = {}
+
+
+def _refetch_once(consumer: Any, tp: Any, offset: int, *, first_after_s: float) -> None:
+    """Start `_refetch` for the partition, unless it is running already."""
+    key = (id(consumer), tp)
+    if key in _refetching:
+        return
+    task = asyncio.ensure_future(_refetch(consumer, tp, offset, first_after_s))
+    _refetching[key] = task
+    task.add_done_callback(lambda _: _refetching.pop(key, None))
+
+
+def _acknowledged(consumer: Any, tp: Any, offset: int) -> bool:
+    committed = consumer._committed_offset.get(tp)
+    return (committed is not None and committed > offset) or offset in consumer._acked_index[tp]
+
+
+async def _refetch(consumer: Any, tp: Any, offset: int, first_after_s: float) -> None:
+    """Seek `tp` back to `offset` until an agent has acknowledged the record there.
+
+    Faust's fetch loop can still be delivering records of a batch fetched before the seek,
+    and moves its read position past the sought offset again; so this checks and retries.
+    """
+    for attempt in range(REFETCH_ATTEMPTS):
+        await asyncio.sleep(first_after_s if attempt == 0 else REFETCH_EVERY_S)
+        if consumer.should_stop or tp not in consumer.assignment():
+            return  # whoever gets the partition starts from the committed offset
+        if _acknowledged(consumer, tp, offset):
+            return
+        try:
+            await consumer.seek(tp, offset)
+        except Exception:  # noqa: BLE001 - retried; the commit stays below the record
+            log.exception("seeking %s[%s] back to %d failed", tp.topic, tp.partition, offset)
+    log.error(
+        "%s[%s]@%d still not processed after %d attempts: it is processed after the next "
+        "restart or rebalance (the commit stays below it)",
+        tp.topic,
+        tp.partition,
+        offset,
+        REFETCH_ATTEMPTS,
+    )
