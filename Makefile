@@ -7,7 +7,7 @@ AIMDS := $(VENV)/bin/aimds
 WHEELS ?= $(HOME)/.cache/aimds/wheels
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run test test-unit test-integration lint bench eval eval-dev eval-unseen train clean-broker
+.PHONY: setup run test test-unit test-integration lint bench soak eval eval-dev eval-unseen train clean-broker
 
 setup: $(VENV)/.installed
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server; }
@@ -47,6 +47,10 @@ lint: setup
 ## every benchmark under perf/ (tables printed, plots in perf/results/)
 bench: setup
 	$(PY) -m perf.run_all
+
+## 20 worker restarts (SIGTERM) under load on a local broker: prompts lost / duplicated
+soak: setup
+	$(PY) -m perf.restart_soak --cycles 20
 
 ## retrain the packaged fusion model and pattern pack from ../shared/data/dev and app/data/corpora
 train: setup

@@ -2,8 +2,9 @@
 
 Each benchmark prints its own tables (with a baseline run in the same process) and writes its
 plots to perf/results/. The default sizes finish in about 20 minutes on 2 cores; `--full`
-adds the 100k-pattern index runs with both embedders, the semantic embedders' speed and
-the learning curve of stage 6 (after `make eval-dev`).
+adds the 100k-pattern index runs with both embedders, the semantic embedders' speed, the
+learning curve of stage 6 (after `make eval-dev`) and the restart soak (20 graceful worker
+restarts under load on a local broker, `make soak`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ FULL = [
     ["perf.bench_embedders", "--speed"],
     # needs build/dev-model (`make eval-dev`): the stage 6 learning curve
     ["perf.bench_learning"],
+    ["perf.restart_soak", "--cycles", "20"],
 ]
 
 

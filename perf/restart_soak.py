@@ -1,0 +1,200 @@
+"""Restart soak: does every prompt get exactly one outcome when workers are restarted under load?
+
+Starts a local Kafka broker and Redis (`app.runtime.services`, in a temporary directory), runs
+`aimds worker` as a child process, and repeats a cycle: send `--prompts` prompts, wait a
+random 1.0-3.5 s while the worker is busy with them, signal it (`--signal TERM` for a
+graceful stop, `KILL` for a crash), start a new worker. At the end it waits for the backlog,
+reads `decisions` and `deadletter`, and prints per cycle how many prompts got no outcome
+(lost) and how many got more than one (a decision twice, or a decision and a
+`duplicate_prompt` dead letter).
+
+Two prompts in three are dev texts the shipped model routes to verification (screened here
+first), so the verification hop, where the losses were found, is busy at every signal; the
+others are gsm8k questions and promptinject attacks. The held-out source is never read.
+
+    .venv/bin/python -m perf.restart_soak [--cycles 20] [--prompts 1200] [--signal TERM]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+from tqdm import tqdm
+
+from app.kafka_io import read_topic, send_all
+from app.runtime.local import stop_pid
+from app.runtime.services import start_services
+from app.settings import Settings
+from topics.faust_topics import ensure_topics
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"
+RESULTS = Path(__file__).resolve().parent / "results"
+BAND_SOURCES = ("awesome_chatgpt_prompts", "spikee_seeds", "verazuo_jailbreak_llms")
+OTHER_SOURCES = ("gsm8k_questions", "promptinject")
+
+
+def texts(source: str) -> list[str]:
+    with (DEV / f"{source}.jsonl").open() as fh:
+        return [json.loads(line)["text"][:2000] for line in fh]
+
+
+def verification_bound(candidates: list[str], settings: Settings) -> list[str]:
+    """The candidates the shipped model routes to verification (each alone in a session)."""
+    from app.core import build_screener
+    from app.pipeline import Pipeline
+    from app.records import Prompt
+
+    pipeline = Pipeline(screener=build_screener(settings))
+    facts = {"prompts_1m": 1, "blocked_10m": 0}
+    out = []
+    for i, text in enumerate(tqdm(candidates, desc="screening candidates", unit="text")):
+        session = pipeline.screener.new_session()
+        routed = pipeline.screen(
+            Prompt(f"pick-{i}", f"pick-{i}", text, time.time()), session, facts
+        )
+        if routed.topic == "verification":
+            out.append(text)
+    return out
+
+
+class Worker:
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--log-level", "info"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.log_path = log_path
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while b"Worker ready" not in self.log_path.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker not ready; see {self.log_path}")
+            time.sleep(0.2)
+
+    def signal(self, sig: int, timeout_s: float = 60.0) -> None:
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=timeout_s)
+        self._log.close()
+
+
+def prompt_items(cycle: int, n: int, band: list[str], other: list[str], rng: random.Random):
+    now = time.time() - 100
+    for i in range(n):
+        text = rng.choice(band) if i % 3 else rng.choice(other)
+        record = {
+            "id": f"c{cycle}-{i}",
+            "session_id": f"c{cycle}s{i % 120}",
+            "text": text,
+            "ts": now + i * 0.01,
+        }
+        yield record["session_id"].encode(), orjson.dumps(record), None
+
+
+async def read_all(settings: Settings, topic: str) -> list[dict[str, Any]]:
+    return [r async for r in read_topic(settings, settings.topic(topic))]
+
+
+def outcomes(
+    settings: Settings, settle_s: float, max_wait_s: float = 600.0
+) -> tuple[Counter[str], Counter[str]]:
+    """Outcomes per prompt id, and outcomes per stage (dead letters: their reason), once
+    `decisions` and `deadletter` stopped growing for `settle_s` (the backlog is done)."""
+    deadline, last = time.monotonic() + max_wait_s, -1
+    while True:
+        count: Counter[str] = Counter()
+        stages: Counter[str] = Counter()
+        for topic in ("decisions", "deadletter"):
+            for record in asyncio.run(read_all(settings, topic)):
+                count[str(record.get("prompt_id"))] += 1
+                stages[
+                    str(record.get("stage") if topic == "decisions" else record.get("reason"))
+                ] += 1
+        total = sum(count.values())
+        if total == last or time.monotonic() > deadline:
+            return count, stages
+        last = total
+        time.sleep(settle_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cycles", type=int, default=20)
+    ap.add_argument("--prompts", type=int, default=1200, help="prompts sent per cycle")
+    ap.add_argument("--signal", choices=("TERM", "KILL"), default="TERM")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--settle-s", type=float, default=20.0, help="ends when idle this long")
+    args = ap.parse_args(argv)
+    rng = random.Random(args.seed)
+    base = Settings.from_env({k: v for k, v in os.environ.items() if k == "AIMDS_HOME"})
+    candidates = [t for s in BAND_SOURCES for t in texts(s)]
+    band = verification_bound(rng.sample(candidates, min(3000, len(candidates))), base)
+    other = [t for s in OTHER_SOURCES for t in texts(s)]
+    print(f"{len(band)} verification-bound texts, {len(other)} others")
+
+    work = Path(tempfile.mkdtemp(prefix="aimds-soak-"))
+    svc = start_services(home=Path(base.home), kafka_version=base.kafka_version)
+    try:
+        settings = Settings.from_env(svc.env()).replace(topic_prefix="soak", app_id="soak")
+        asyncio.run(ensure_topics(settings))
+        env = dict(os.environ) | svc.env() | {"AIMDS_TOPIC_PREFIX": "soak", "AIMDS_APP_ID": "soak"}
+        worker = Worker(env, work / "worker-0.log")
+        worker.wait_ready()
+        sig = getattr(signal, f"SIG{args.signal}")
+        for cycle in tqdm(range(1, args.cycles + 1), desc=f"SIG{args.signal} cycles"):
+            items = list(prompt_items(cycle, args.prompts, band, other, rng))
+            asyncio.run(send_all(settings, items))
+            time.sleep(rng.uniform(1.0, 3.5))
+            worker.signal(sig)
+            worker = Worker(env, work / f"worker-{cycle}.log")
+            worker.wait_ready()
+        count, stages = outcomes(settings, args.settle_s)
+        stop_pid(worker.proc.pid, timeout=30)
+    finally:
+        svc.stop()
+    report(count, args, work)
+    print("outcomes by decision stage / dead-letter reason:", dict(stages.most_common()))
+    return 0
+
+
+def report(count: Counter[str], args: argparse.Namespace, work: Path) -> None:
+    rows = []
+    for cycle in range(1, args.cycles + 1):
+        ids = [f"c{cycle}-{i}" for i in range(args.prompts)]
+        lost = [i for i in ids if count[i] == 0]
+        rows.append((cycle, len(lost), sum(count[i] > 1 for i in ids), lost[:4]))
+    print(f"\nSIG{args.signal}, {args.prompts} prompts per cycle (worker logs in {work})")
+    print(f"{'cycle':>5} {'lost':>5} {'duplicated':>10}  first lost ids")
+    for cycle, lost, dup, ids in rows:
+        print(f"{cycle:>5} {lost:>5} {dup:>10}  {' '.join(ids)}")
+    total = args.cycles * args.prompts
+    lost_total, dup_total = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    print(
+        f"total: {total} prompts, {lost_total} lost in {sum(r[1] > 0 for r in rows)} of "
+        f"{args.cycles} cycles, {dup_total} with more than one outcome "
+        f"({100.0 * dup_total / total:.2f}%)"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"restart_soak_{args.signal.lower()}.json"
+    out.write_text(json.dumps({"args": vars(args), "cycles": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
