@@ -25,6 +25,12 @@ from app.windows import BLOCKED_STEP_S, BLOCKED_WINDOW_S
 log = logging.getLogger(__name__)
 
 
+def record_position(message: Any) -> int:
+    """A record's partition and offset as one positive int (the dedup table's value; an id
+    seen before the table held positions has the value 1, which no record here has)."""
+    return (message.offset + 1) * 65536 + message.partition + 1
+
+
 def register(aimds: Any) -> Any:
     """Register the screen agent on an `AimdsApp`; return the agent."""
     app, tables, pipeline, out = aimds.faust, aimds.tables, aimds.pipeline, aimds.outputs
@@ -33,7 +39,7 @@ def register(aimds: Any) -> Any:
     batch, batch_wait_s = aimds.settings.screen_batch, aimds.settings.screen_batch_wait_s
 
     def admit(event: Any) -> tuple[Any, int]:
-        """Parse, refuse duplicates, count: the prompt and its session's count in the minute.
+        """Parse, refuse duplicate ids, count: the prompt and its session's count in the minute.
 
         The count is read here, right after this prompt's own increment, so a batch sees the
         same counts as one record at a time.
@@ -42,9 +48,13 @@ def register(aimds: Any) -> Any:
         prompt = pipeline.parse(event.value, record_ts=event.message.timestamp)
         key = dedup_key(prompt)
         seen = tables.seen_prompt_ids[key]
-        if seen.current() or seen.delta(dedup_ttl):
-            raise duplicate(prompt)
-        tables.seen_prompt_ids[key] += 1
+        # the table holds where the record that first carried the id was read
+        first, here = seen.current() or seen.delta(dedup_ttl), record_position(event.message)
+        if first and first != here:
+            raise duplicate(prompt)  # another record with the id: a producer's re-send
+        # the same record again (processed before a restart, maybe without its outcome
+        # delivered) is screened again: its outcome must not be a duplicate_prompt
+        tables.seen_prompt_ids[key] = here
         rate = tables.prompts_per_session_1m[prompt.session_id]
         rate += 1
         return prompt, rate.current()

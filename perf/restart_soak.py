@@ -114,22 +114,26 @@ async def read_all(settings: Settings, topic: str) -> list[dict[str, Any]]:
 
 def outcomes(
     settings: Settings, settle_s: float, max_wait_s: float = 600.0
-) -> tuple[Counter[str], Counter[str]]:
-    """Outcomes per prompt id, and outcomes per stage (dead letters: their reason), once
-    `decisions` and `deadletter` stopped growing for `settle_s` (the backlog is done)."""
+) -> tuple[Counter[str], Counter[str], Counter[str]]:
+    """Per prompt id: outcomes and decisions; per decision stage or dead-letter reason:
+    outcomes. Read once `decisions` and `deadletter` stopped growing for `settle_s`."""
     deadline, last = time.monotonic() + max_wait_s, -1
     while True:
         count: Counter[str] = Counter()
-        stages: Counter[str] = Counter()
+        decided: Counter[str] = Counter()
+        kinds: Counter[str] = Counter()
         for topic in ("decisions", "deadletter"):
             for record in asyncio.run(read_all(settings, topic)):
-                count[str(record.get("prompt_id"))] += 1
-                stages[
-                    str(record.get("stage") if topic == "decisions" else record.get("reason"))
-                ] += 1
+                pid = str(record.get("prompt_id"))
+                count[pid] += 1
+                if topic == "decisions":
+                    decided[pid] += 1
+                    kinds[f"decision/{record.get('stage')}"] += 1
+                else:
+                    kinds[f"deadletter/{record.get('reason')}"] += 1
         total = sum(count.values())
         if total == last or time.monotonic() > deadline:
-            return count, stages
+            return count, decided, kinds
         last = total
         time.sleep(settle_s)
 
@@ -165,31 +169,37 @@ def main(argv: list[str] | None = None) -> int:
             worker.signal(sig)
             worker = Worker(env, work / f"worker-{cycle}.log")
             worker.wait_ready()
-        count, stages = outcomes(settings, args.settle_s)
+        count, decided, kinds = outcomes(settings, args.settle_s)
         stop_pid(worker.proc.pid, timeout=30)
     finally:
         svc.stop()
-    report(count, args, work)
-    print("outcomes by decision stage / dead-letter reason:", dict(stages.most_common()))
+    report(count, decided, args, work)
+    print("outcomes by kind:", dict(kinds.most_common()))
     return 0
 
 
-def report(count: Counter[str], args: argparse.Namespace, work: Path) -> None:
+def report(
+    count: Counter[str], decided: Counter[str], args: argparse.Namespace, work: Path
+) -> None:
+    """Per cycle: prompts with no outcome at all (lost), with no decision (only dead letters:
+    every prompt sent here is valid, so a dead letter alone means its decision was lost), and
+    with more than one outcome."""
     rows = []
     for cycle in range(1, args.cycles + 1):
         ids = [f"c{cycle}-{i}" for i in range(args.prompts)]
         lost = [i for i in ids if count[i] == 0]
-        rows.append((cycle, len(lost), sum(count[i] > 1 for i in ids), lost[:4]))
+        undecided = sum(1 for i in ids if count[i] and not decided[i])
+        rows.append((cycle, len(lost), undecided, sum(count[i] > 1 for i in ids), lost[:4]))
     print(f"\nSIG{args.signal}, {args.prompts} prompts per cycle (worker logs in {work})")
-    print(f"{'cycle':>5} {'lost':>5} {'duplicated':>10}  first lost ids")
-    for cycle, lost, dup, ids in rows:
-        print(f"{cycle:>5} {lost:>5} {dup:>10}  {' '.join(ids)}")
+    print(f"{'cycle':>5} {'lost':>5} {'no decision':>11} {'duplicated':>10}  first lost ids")
+    for cycle, lost, undecided, dup, ids in rows:
+        print(f"{cycle:>5} {lost:>5} {undecided:>11} {dup:>10}  {' '.join(ids)}")
     total = args.cycles * args.prompts
-    lost_total, dup_total = sum(r[1] for r in rows), sum(r[2] for r in rows)
+    lost_total, dup_total = sum(r[1] for r in rows), sum(r[3] for r in rows)
     print(
         f"total: {total} prompts, {lost_total} lost in {sum(r[1] > 0 for r in rows)} of "
-        f"{args.cycles} cycles, {dup_total} with more than one outcome "
-        f"({100.0 * dup_total / total:.2f}%)"
+        f"{args.cycles} cycles, {sum(r[2] for r in rows)} with only a dead letter, "
+        f"{dup_total} with more than one outcome ({100.0 * dup_total / total:.2f}%)"
     )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"restart_soak_{args.signal.lower()}.json"

@@ -86,6 +86,24 @@ async def test_duplicate_prompt_id_is_dead_lettered(agent_app) -> None:
     assert (dead["prompt_id"], dead["session_id"]) == ("dup-1", "s-dup")
 
 
+async def test_the_same_record_again_after_a_restart_is_screened_not_dead_lettered(
+    agent_app,
+) -> None:
+    """At-least-once: a record processed before a restart, whose outcome may not have been
+    delivered, comes again at the same partition and offset; it must get a decision, while
+    another record with the same id is still a duplicate."""
+    aimds, out = agent_app
+    first, second = duplicate_pair()
+    async with aimds.agents["screen_prompts"].test_context() as agent:
+        await agent.put(first, key=b"s-dup", timestamp=T0)  # offset 0
+    async with aimds.agents["screen_prompts"].test_context() as agent:  # a restart
+        await agent.put(first, key=b"s-dup", timestamp=T0)  # offset 0 again, same tables
+        await agent.put(second, key=b"s-dup", timestamp=T0 + 5)  # offset 1: a re-send
+    assert [d["prompt_id"] for d in out.records("decisions")] == ["dup-1", "dup-1"]
+    (dead,) = out.records("deadletter")
+    assert dead["reason"] == "duplicate_prompt"
+
+
 class Uncertain(RuleScreener):
     def _screen(self, prompt: Prompt, session, facts: dict, started: int, *_) -> ScreenResult:
         return ScreenResult(
