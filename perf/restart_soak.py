@@ -2,7 +2,7 @@
 
 Starts a local Kafka broker and Redis (`app.runtime.services`, in a temporary directory), runs
 `aimds worker` as a child process, and repeats a cycle: send `--prompts` prompts, wait a
-random 1.0-3.5 s while the worker is busy with them, signal it (`--signal TERM` for a
+random 0.5-3.0 s while the worker is busy with them, signal it (`--signal TERM` for a
 graceful stop, `KILL` for a crash), start a new worker. At the end it waits for the backlog,
 reads `decisions` and `deadletter`, and prints per cycle how many prompts got no outcome
 (lost) and how many got more than one (a decision twice, or a decision and a
@@ -141,7 +141,7 @@ def outcomes(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cycles", type=int, default=20)
-    ap.add_argument("--prompts", type=int, default=1200, help="prompts sent per cycle")
+    ap.add_argument("--prompts", type=int, default=3000, help="prompts sent per cycle")
     ap.add_argument("--signal", choices=("TERM", "KILL"), default="TERM")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--settle-s", type=float, default=20.0, help="ends when idle this long")
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         for cycle in tqdm(range(1, args.cycles + 1), desc=f"SIG{args.signal} cycles"):
             items = list(prompt_items(cycle, args.prompts, band, other, rng))
             asyncio.run(send_all(settings, items))
-            time.sleep(rng.uniform(1.0, 3.5))
+            time.sleep(rng.uniform(0.5, 3.0))
             worker.signal(sig)
             worker = Worker(env, work / f"worker-{cycle}.log")
             worker.wait_ready()

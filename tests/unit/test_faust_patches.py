@@ -115,3 +115,22 @@ def test_other_topics_commit_as_faust_does() -> None:
     consumer._acked[tp] = [110]
     refuse_gaps({"aimds.verification"})
     assert _new_offset(consumer, tp) == 111  # Faust's own rule: a changelog may skip offsets
+
+
+def test_the_faust_consumer_has_what_the_patches_lean_on() -> None:
+    """The patches use private parts of faust-streaming's consumer: a Faust release that
+    renames them must fail here, not lose records quietly."""
+    import faust
+
+    from app.faust_patches import _ORIGINAL_ADD_GAP, _ORIGINAL_NEW_OFFSET
+
+    app = faust.App("aimds-patch-check", broker="kafka://127.0.0.1:9", autodiscover=False)
+    consumer = app.consumer  # built, not started: no broker is contacted
+    for name in ("_acked", "_acked_index", "_committed_offset", "_read_offset"):
+        assert isinstance(getattr(consumer, name), dict), name
+    assert callable(_ORIGINAL_ADD_GAP) and callable(_ORIGINAL_NEW_OFFSET)
+    assert _ORIGINAL_ADD_GAP.__name__ == "_add_gap"
+    assert _ORIGINAL_NEW_OFFSET.__name__ == "_new_offset"
+    tp = TP("aimds.verification", 0)
+    consumer._acked[tp].extend([3, 4])  # Faust's own rule on its own state
+    assert _ORIGINAL_NEW_OFFSET(consumer, tp) == 5
