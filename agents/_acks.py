@@ -3,11 +3,12 @@
 Faust acknowledges an event when the agent asks for the next one, and also when the stream's
 iterator is closed, which happens at shutdown to an agent cancelled halfway through an event.
 The consumer's last commit can then move past an event that never got its outcome (a review
-saw 1 of 16 graceful restarts lose 4 prompts that were being verified). So the agents here
+saw 2 of 16 graceful restarts lose prompts that were being verified). So the agents here
 read `stream.noack()` and acknowledge each event themselves through `Acks`, after every record
 sent for it has been delivered. An event that is cancelled halfway, or whose outcome the
-broker refused, stays unacknowledged: the committed offset stops before it and the event is
-processed again after a restart (at-least-once; its outcome may then appear twice).
+broker refused, stays unacknowledged: the committed offset stops before it, and the event is
+processed again, after a restart or when `app.faust_patches` seeks its partition back to it
+(at-least-once; its outcome may then appear twice).
 
 Faust can also hand the same record to an agent twice (after `app.faust_patches` seeks a
 partition back to a record it skipped, the records after it come again): `Acks.first_time`
@@ -109,7 +110,7 @@ class Acks:
         self._again.pop((message.topic, message.partition, message.offset), None)
         self._taken.get((message.topic, message.partition), set()).discard(message.offset)
         log.error(
-            "%s[%s]@%s not acknowledged (%s): it is processed again after a restart",
+            "%s[%s]@%s not acknowledged (%s): the commit stays below it, and it is processed again",
             message.topic,
             message.partition,
             message.offset,

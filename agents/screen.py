@@ -102,7 +102,7 @@ def register(aimds: Any) -> Any:
         for event in events:
             if not await acks.first_time(event):
                 continue  # handed over again by Faust: screened (or in progress) already
-            # windowed tables take the time of Faust's current event, which take_events does
+            # windowed tables take the time of Faust's current event, which noack_take does
             # not set per event; set it right before each event's table work (no await
             # between), since the stream keeps buffering the next events meanwhile
             stream._set_current_event(event)

@@ -1,6 +1,6 @@
 """Work-arounds in faust-streaming's consumer: never commit past a record no agent processed.
 
-Restart loops on a real broker (`perf/restart_soak.sh`) traced every prompt lost on a
+Restart loops on a real broker (`perf/restart_soak.py`) traced every prompt lost on a
 graceful restart to one of two places where Faust (0.15.x) commits past a record that was
 never handed to an agent ([faust-streaming#606](https://github.com/faust-streaming/faust/issues/606)):
 
@@ -19,6 +19,11 @@ a gap is not counted as acknowledged, no commit moves past an unacknowledged rec
 partition is sought back to the record missing until an agent has acknowledged it
 (`agents._acks.Acks` drops the records that this delivers a second time). Other topics
 (Faust's own changelogs, which are compacted) are left to Faust.
+
+A record that still is not acknowledged after `REFETCH_ATTEMPTS` seeks is given up with an
+error naming it, and the commit may move past it as Faust's rule has it: such a record is
+gone (retention deleted it before it was read) or its outcome is refused again and again, and
+holding the partition's commit for ever would replay everything after it at every restart.
 """
 
 from __future__ import annotations
@@ -38,12 +43,14 @@ REFETCH_EVERY_S = 0.5
 #: verification takes up to AIMDS_VERIFY_TIMEOUT_S), and seeking back then only delivers
 #: records twice, which the agents skip
 REFETCH_HEAD_AFTER_S = 3.0
-#: attempts before giving up (the record is then processed after the next restart)
+#: attempts before giving up on a record (logged; the commit may then move past it)
 REFETCH_ATTEMPTS = 30
 
 _ORIGINAL_ADD_GAP = Consumer._add_gap
 _ORIGINAL_NEW_OFFSET = Consumer._new_offset
 _topics_without_gaps: set[str] = set()
+#: (consumer, partition) → the offset given up there
+_given_up: dict[tuple[int, Any], int] = {}
 
 
 def refuse_gaps(topics: Collection[str]) -> None:
@@ -56,9 +63,14 @@ def refuse_gaps(topics: Collection[str]) -> None:
 def _new_offset(self: Any, tp: Any) -> int | None:
     if tp.topic in _topics_without_gaps:
         acked, committed = self._acked[tp], self._committed_offset[tp]
-        if acked and committed is not None and min(acked) > committed:
+        if (
+            acked
+            and committed is not None
+            and min(acked) > committed
+            and _given_up.get((id(self), tp)) != committed
+        ):
             # the record at `committed` is not acknowledged: slow, or skipped by the fetch
-            _refetch_once(self, tp, committed, first_after_s=REFETCH_HEAD_AFTER_S)
+            _refetch_once(self, tp, committed, committed, first_after_s=REFETCH_HEAD_AFTER_S)
             return None
     offset: int | None = _ORIGINAL_NEW_OFFSET(self, tp)
     return offset
@@ -76,19 +88,19 @@ async def _add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None
         offset_from,
         offset_to - 1,
     )
-    _refetch_once(self, tp, offset_from, first_after_s=REFETCH_EVERY_S)
+    _refetch_once(self, tp, offset_from, offset_to - 1, first_after_s=REFETCH_EVERY_S)
 
 
 #: (consumer, partition) → the task seeking it back
 _refetching: dict[tuple[int, Any], asyncio.Task[None]] = {}
 
 
-def _refetch_once(consumer: Any, tp: Any, offset: int, *, first_after_s: float) -> None:
+def _refetch_once(consumer: Any, tp: Any, first: int, last: int, *, first_after_s: float) -> None:
     """Start `_refetch` for the partition, unless it is running already."""
     key = (id(consumer), tp)
     if key in _refetching:
         return
-    task = asyncio.ensure_future(_refetch(consumer, tp, offset, first_after_s))
+    task = asyncio.ensure_future(_refetch(consumer, tp, first, last, first_after_s))
     _refetching[key] = task
     task.add_done_callback(lambda _: _refetching.pop(key, None))
 
@@ -98,27 +110,31 @@ def _acknowledged(consumer: Any, tp: Any, offset: int) -> bool:
     return (committed is not None and committed > offset) or offset in consumer._acked_index[tp]
 
 
-async def _refetch(consumer: Any, tp: Any, offset: int, first_after_s: float) -> None:
-    """Seek `tp` back to `offset` until an agent has acknowledged the record there.
+async def _refetch(consumer: Any, tp: Any, first: int, last: int, first_after_s: float) -> None:
+    """Seek `tp` back to `first` until an agent has acknowledged the record there.
 
     Faust's fetch loop can still be delivering records of a batch fetched before the seek,
     and moves its read position past the sought offset again; so this checks and retries.
+    Given up, the offsets `first`..`last` are left to Faust's rule (a gap it counts as
+    acknowledged), so that the partition's commit can move on.
     """
     for attempt in range(REFETCH_ATTEMPTS):
         await asyncio.sleep(first_after_s if attempt == 0 else REFETCH_EVERY_S)
         if consumer.should_stop or tp not in consumer.assignment():
             return  # whoever gets the partition starts from the committed offset
-        if _acknowledged(consumer, tp, offset):
+        if _acknowledged(consumer, tp, first):
             return
         try:
-            await consumer.seek(tp, offset)
+            await consumer.seek(tp, first)
         except Exception:  # noqa: BLE001 - retried; the commit stays below the record
-            log.exception("seeking %s[%s] back to %d failed", tp.topic, tp.partition, offset)
+            log.exception("seeking %s[%s] back to %d failed", tp.topic, tp.partition, first)
+    _given_up[(id(consumer), tp)] = first
+    await _ORIGINAL_ADD_GAP(consumer, tp, first, last)
     log.error(
-        "%s[%s]@%d still not processed after %d attempts: it is processed after the next "
-        "restart or rebalance (the commit stays below it)",
+        "%s[%s]@%d not processed after %d attempts to fetch it again (deleted by retention, "
+        "or its outcome refused): giving it up, the commit may move past it",
         tp.topic,
         tp.partition,
-        offset,
+        first,
         REFETCH_ATTEMPTS,
     )
