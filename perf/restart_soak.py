@@ -22,10 +22,10 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -153,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     other = [t for s in OTHER_SOURCES for t in texts(s)]
     print(f"{len(band)} verification-bound texts, {len(other)} others")
 
-    work = Path(tempfile.mkdtemp(prefix="aimds-soak-"))
+    # the last run's worker logs, replaced by each run (not left in /tmp)
+    work = RESULTS / f"restart_soak_logs_{args.signal.lower()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
     svc = start_services(home=Path(base.home), kafka_version=base.kafka_version)
     try:
         settings = Settings.from_env(svc.env()).replace(topic_prefix="soak", app_id="soak")
