@@ -1,18 +1,20 @@
 """Restart soak: does every prompt get exactly one outcome when workers are restarted under load?
 
-Starts a local Kafka broker and Redis (`app.runtime.services`, in a temporary directory), runs
-`aimds worker` as a child process, and repeats a cycle: send `--prompts` prompts, wait a
-random 0.5-3.0 s while the worker is busy with them, signal it (`--signal TERM` for a
-graceful stop, `KILL` for a crash), start a new worker. At the end it waits for the backlog,
-reads `decisions` and `deadletter`, and prints per cycle how many prompts got no outcome
-(lost) and how many got more than one (a decision twice, or a decision and a
-`duplicate_prompt` dead letter).
+Starts a local Kafka broker and Redis (`app.runtime.services`, as `aimds broker start`), runs
+`aimds worker` as a child process (`--workers N`: N of them in one consumer group), and
+repeats a cycle: send `--prompts` prompts, wait a random 0.5-3.0 s while the worker is busy
+with them, signal it (`--signal TERM` for a graceful stop, `KILL` for a crash; with several
+workers, one in turn, so the others go through a rebalance), start a new worker. At the end
+it waits for the backlog, reads `decisions` and `deadletter`, and prints per cycle how many
+prompts got no outcome (lost), how many only a dead letter (all prompts sent are valid, so
+their decision was lost) and how many more than one outcome.
 
 Two prompts in three are dev texts the shipped model routes to verification (screened here
 first), so the verification hop, where the losses were found, is busy at every signal; the
 others are gsm8k questions and promptinject attacks. The held-out source is never read.
 
-    .venv/bin/python -m perf.restart_soak [--cycles 20] [--prompts 1200] [--signal TERM]
+    .venv/bin/python -m perf.restart_soak [--cycles 20] [--prompts 3000] [--signal TERM]
+                                          [--workers 1]
 """
 
 from __future__ import annotations
@@ -143,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cycles", type=int, default=20)
     ap.add_argument("--prompts", type=int, default=3000, help="prompts sent per cycle")
     ap.add_argument("--signal", choices=("TERM", "KILL"), default="TERM")
+    ap.add_argument("--workers", type=int, default=1, help="workers in the group")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--settle-s", type=float, default=20.0, help="ends when idle this long")
     args = ap.parse_args(argv)
@@ -162,18 +165,21 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env(svc.env()).replace(topic_prefix="soak", app_id="soak")
         asyncio.run(ensure_topics(settings))
         env = dict(os.environ) | svc.env() | {"AIMDS_TOPIC_PREFIX": "soak", "AIMDS_APP_ID": "soak"}
-        worker = Worker(env, work / "worker-0.log")
-        worker.wait_ready()
+        workers = [Worker(env, work / f"worker-0-{i}.log") for i in range(args.workers)]
+        for worker in workers:
+            worker.wait_ready()
         sig = getattr(signal, f"SIG{args.signal}")
         for cycle in tqdm(range(1, args.cycles + 1), desc=f"SIG{args.signal} cycles"):
             items = list(prompt_items(cycle, args.prompts, band, other, rng))
             asyncio.run(send_all(settings, items))
             time.sleep(rng.uniform(0.5, 3.0))
-            worker.signal(sig)
-            worker = Worker(env, work / f"worker-{cycle}.log")
-            worker.wait_ready()
+            slot = (cycle - 1) % args.workers  # one worker at a time; the others rebalance
+            workers[slot].signal(sig)
+            workers[slot] = Worker(env, work / f"worker-{cycle}-{slot}.log")
+            workers[slot].wait_ready()
         count, decided, kinds = outcomes(settings, args.settle_s)
-        stop_pid(worker.proc.pid, timeout=30)
+        for worker in workers:
+            stop_pid(worker.proc.pid, timeout=30)
     finally:
         svc.stop()
     report(count, decided, args, work)
@@ -193,7 +199,10 @@ def report(
         lost = [i for i in ids if count[i] == 0]
         undecided = sum(1 for i in ids if count[i] and not decided[i])
         rows.append((cycle, len(lost), undecided, sum(count[i] > 1 for i in ids), lost[:4]))
-    print(f"\nSIG{args.signal}, {args.prompts} prompts per cycle (worker logs in {work})")
+    print(
+        f"\nSIG{args.signal}, {args.workers} worker(s), {args.prompts} prompts per cycle "
+        f"(worker logs in {work})"
+    )
     print(f"{'cycle':>5} {'lost':>5} {'no decision':>11} {'duplicated':>10}  first lost ids")
     for cycle, lost, undecided, dup, ids in rows:
         print(f"{cycle:>5} {lost:>5} {undecided:>11} {dup:>10}  {' '.join(ids)}")
