@@ -26,8 +26,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -37,7 +35,7 @@ import orjson
 from tqdm import tqdm
 
 from app.kafka_io import read_topic, send_all
-from app.runtime.local import stop_pid
+from app.runtime.local import WorkerProcess
 from app.runtime.services import start_services
 from app.settings import Settings
 from topics.faust_topics import ensure_topics
@@ -70,31 +68,6 @@ def verification_bound(candidates: list[str], settings: Settings) -> list[str]:
         if routed.topic == "verification":
             out.append(text)
     return out
-
-
-class Worker:
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--log-level", "info"],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.log_path = log_path
-
-    def wait_ready(self, timeout_s: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while b"Worker ready" not in self.log_path.read_bytes():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker not ready; see {self.log_path}")
-            time.sleep(0.2)
-
-    def signal(self, sig: int, timeout_s: float = 60.0) -> None:
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=timeout_s)
-        self._log.close()
 
 
 def prompt_items(cycle: int, n: int, band: list[str], other: list[str], rng: random.Random):
@@ -165,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env(svc.env()).replace(topic_prefix="soak", app_id="soak")
         asyncio.run(ensure_topics(settings))
         env = dict(os.environ) | svc.env() | {"AIMDS_TOPIC_PREFIX": "soak", "AIMDS_APP_ID": "soak"}
-        workers = [Worker(env, work / f"worker-0-{i}.log") for i in range(args.workers)]
+        workers = [WorkerProcess(env, work / f"worker-0-{i}.log") for i in range(args.workers)]
         for worker in workers:
             worker.wait_ready()
         sig = getattr(signal, f"SIG{args.signal}")
@@ -175,11 +148,11 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(rng.uniform(0.5, 3.0))
             slot = (cycle - 1) % args.workers  # one worker at a time; the others rebalance
             workers[slot].signal(sig)
-            workers[slot] = Worker(env, work / f"worker-{cycle}-{slot}.log")
+            workers[slot] = WorkerProcess(env, work / f"worker-{cycle}-{slot}.log")
             workers[slot].wait_ready()
         count, decided, kinds = outcomes(settings, args.settle_s)
         for worker in workers:
-            stop_pid(worker.proc.pid, timeout=30)
+            worker.stop()
     finally:
         svc.stop()
     report(count, decided, args, work)

@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -79,6 +80,45 @@ def stop_pid(pid: int, *, timeout: float = 30.0) -> None:
                 return
             time.sleep(0.1)
     raise BrokerError(f"process {pid} did not stop")
+
+
+class WorkerProcess:
+    """`aimds worker` as a child process (its own session) logging to one file; the
+    integration tests' and the restart soak's worker."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--log-level", "info"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log_tail(self, size: int = 6000) -> str:
+        return self.log_path.read_bytes()[-size:].decode("utf-8", "replace")
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        """Return once the log says `Worker ready`; raise if the worker died or took longer."""
+        deadline = time.monotonic() + timeout_s
+        while b"Worker ready" not in self.log_path.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise BrokerError(f"worker not ready; see {self.log_path}")
+            time.sleep(0.2)
+
+    def signal(self, sig: int, timeout_s: float = 60.0) -> None:
+        """Send `sig` (SIGTERM: a graceful stop, SIGKILL: a crash) and wait for the exit."""
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=timeout_s)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            stop_pid(self.proc.pid, timeout=30)
+        self.proc.wait(timeout=10)  # reap it
+        self._log.close()
 
 
 def _pom() -> Path:

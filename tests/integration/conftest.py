@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ from typing import Any
 import pytest
 
 from app.kafka_io import read_topic, send_all
-from app.runtime.local import stop_pid
+from app.runtime.local import WorkerProcess as LocalWorker
 from app.runtime.services import Services, start_services
 from app.settings import Settings
 from topics.faust_topics import ensure_topics
@@ -55,8 +53,8 @@ def settings(services: Services, request: pytest.FixtureRequest) -> Settings:
     return s
 
 
-class WorkerProcess:
-    """`aimds worker` as a child process with its own log file."""
+class WorkerProcess(LocalWorker):
+    """`aimds worker` as a child process, pointed at this test's broker, topics and group."""
 
     def __init__(self, settings: Settings, log_path: Path, extra_env: dict[str, str] | None = None):
         env = dict(os.environ)
@@ -71,24 +69,7 @@ class WorkerProcess:
             }
         )
         env.update(extra_env or {})
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--log-level", "info"],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def log_tail(self, size: int = 6000) -> str:
-        return self.log_path.read_bytes()[-size:].decode("utf-8", "replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            stop_pid(self.proc.pid, timeout=30)
-        self.proc.wait(timeout=10)  # reap it
-        self._log.close()
+        super().__init__(env, log_path)
 
 
 @pytest.fixture
