@@ -14,6 +14,13 @@ from app.screening import RuleScreener
 from app.settings import Settings
 
 
+def delivered() -> asyncio.Future[None]:
+    """A delivery the broker has already acknowledged."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
 class RecordingOutputs:
     """A real, small stand-in for the Kafka topics: keeps what agents send, per topic."""
 
@@ -24,9 +31,7 @@ class RecordingOutputs:
         self, topic: str, key: bytes | None, record: dict[str, Any] | None
     ) -> asyncio.Future[None]:
         self.sent.setdefault(topic, []).append((key, record))
-        delivered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        delivered.set_result(None)  # kept, so delivered
-        return delivered
+        return delivered()  # kept, so delivered
 
     def records(self, topic: str) -> list[dict[str, Any]]:
         return [r for _, r in self.sent.get(topic, []) if r is not None]

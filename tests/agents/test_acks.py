@@ -13,6 +13,7 @@ import pytest
 
 from agents._acks import Acks
 from app.faust_app import DRAIN_MARGIN_S
+from tests.agents.conftest import delivered
 from tests.agents.test_verify_agent import request, verifying_app
 
 
@@ -31,12 +32,6 @@ def an_event(offset: int = 7) -> SimpleNamespace:
     return SimpleNamespace(
         message=SimpleNamespace(topic="aimds.prompts", partition=1, offset=offset)
     )
-
-
-def delivered() -> asyncio.Future[None]:
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    done.set_result(None)
-    return done
 
 
 async def test_an_event_whose_records_are_delivered_is_acknowledged_at_once() -> None:
