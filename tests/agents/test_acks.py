@@ -13,7 +13,7 @@ import pytest
 
 from agents._acks import Acks
 from app.faust_app import DRAIN_MARGIN_S
-from tests.agents.conftest import delivered
+from tests.agents.conftest import delivered, make_app
 from tests.agents.test_verify_agent import request, verifying_app
 
 
@@ -127,8 +127,6 @@ async def test_a_finished_verification_acknowledges_its_event() -> None:
 
 @pytest.mark.parametrize("batch", [1, 4])
 async def test_screened_events_are_acknowledged_one_by_one_once_sent(batch: int) -> None:
-    from tests.agents.conftest import make_app
-
     aimds, out = make_app(screen_batch=batch, screen_batch_wait_s=0.01)
     async with aimds.agents["screen_prompts"].test_context() as agent:
         events = [
