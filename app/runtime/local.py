@@ -184,6 +184,7 @@ class ServerHandle:
 
 
 def _cluster_id() -> str:
+    """A random KRaft cluster id (22 URL-safe base64 characters; may begin with '-')."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
@@ -263,7 +264,9 @@ def start_kafka(
     log_file = data_dir / "kafka.log"
     fmt = subprocess.run(  # noqa: S603
         [java, "-cp", classpath, "kafka.tools.StorageTool", "format"]
-        + ["-t", _cluster_id(), "-c", str(props)],
+        # `--cluster-id=`: an id beginning with '-' (1 in 64) passed as a separate argument
+        # is taken for an option, and the format fails
+        + [f"--cluster-id={_cluster_id()}", "--config", str(props)],
         capture_output=True,
         text=True,
         timeout=120,
