@@ -89,21 +89,23 @@ async def read_all(settings: Settings, topic: str) -> list[dict[str, Any]]:
 
 def outcomes(
     settings: Settings, settle_s: float, max_wait_s: float = 600.0
-) -> tuple[Counter[str], Counter[str], Counter[str]]:
-    """Per prompt id: outcomes and decisions; per decision stage or dead-letter reason:
-    outcomes. Read once `decisions` and `deadletter` stopped growing for `settle_s`."""
+) -> tuple[Counter[str], dict[str, list[tuple[str, str]]], Counter[str]]:
+    """Per prompt id: outcomes, and its decisions as (stage, action); per decision stage or
+    dead-letter reason: outcomes. Read once `decisions` and `deadletter` stopped growing for
+    `settle_s`."""
     deadline, last = time.monotonic() + max_wait_s, -1
     while True:
         count: Counter[str] = Counter()
-        decided: Counter[str] = Counter()
+        decided: dict[str, list[tuple[str, str]]] = {}
         kinds: Counter[str] = Counter()
         for topic in ("decisions", "deadletter"):
             for record in asyncio.run(read_all(settings, topic)):
                 pid = str(record.get("prompt_id"))
                 count[pid] += 1
                 if topic == "decisions":
-                    decided[pid] += 1
-                    kinds[f"decision/{record.get('stage')}"] += 1
+                    stage = str(record.get("stage"))
+                    decided.setdefault(pid, []).append((stage, str(record.get("action"))))
+                    kinds[f"decision/{stage}"] += 1
                 else:
                     kinds[f"deadletter/{record.get('reason')}"] += 1
         total = sum(count.values())
@@ -111,6 +113,18 @@ def outcomes(
             return count, decided, kinds
         last = total
         time.sleep(settle_s)
+
+
+def repeated_decisions(decided: dict[str, list[tuple[str, str]]]) -> Counter[str]:
+    """Prompts with more than one decision, by the stage that decided them and by whether
+    the repeats agree on the action (`verify, same action`, `screen, actions differ`...)."""
+    kinds: Counter[str] = Counter()
+    for found in decided.values():
+        if len(found) > 1:
+            stages = "/".join(sorted({stage for stage, _ in found}))
+            agree = "same action" if len({action for _, action in found}) == 1 else "actions differ"
+            kinds[f"{stages}, {agree}"] += 1
+    return kinds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,11 +171,15 @@ def main(argv: list[str] | None = None) -> int:
         svc.stop()
     report(count, decided, args, work)
     print("outcomes by kind:", dict(kinds.most_common()))
+    print("prompts decided more than once:", dict(repeated_decisions(decided).most_common()))
     return 0
 
 
 def report(
-    count: Counter[str], decided: Counter[str], args: argparse.Namespace, work: Path
+    count: Counter[str],
+    decided: dict[str, list[tuple[str, str]]],
+    args: argparse.Namespace,
+    work: Path,
 ) -> None:
     """Per cycle: prompts with no outcome at all (lost), with no decision (only dead letters:
     every prompt sent here is valid, so a dead letter alone means its decision was lost), and
@@ -170,7 +188,7 @@ def report(
     for cycle in range(1, args.cycles + 1):
         ids = [f"c{cycle}-{i}" for i in range(args.prompts)]
         lost = [i for i in ids if count[i] == 0]
-        undecided = sum(1 for i in ids if count[i] and not decided[i])
+        undecided = sum(1 for i in ids if count[i] and i not in decided)
         rows.append((cycle, len(lost), undecided, sum(count[i] > 1 for i in ids), lost[:4]))
     print(
         f"\nSIG{args.signal}, {args.workers} worker(s), {args.prompts} prompts per cycle "
