@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agents._acks import Acks, Sent
+from agents._acks import Acks, DoneMarks, Sent
 from app.decisions import dead_letter, dead_letter_raw_budget
 from app.errors import ParseError
 
@@ -62,17 +62,27 @@ async def handle_each(
     stage: str,
     log: logging.Logger,
     max_message_bytes: int,
+    marks: DoneMarks | None = None,
 ) -> None:
     """`handle` every event of `stream`; a failure is dead-lettered and the loop goes on.
 
     `handle` returns the deliveries of what it sent; the event is acknowledged once they
-    (or its dead letter) are on the broker. Bad input (`ParseError`) is expected and not
-    logged as an error; anything else is.
+    (or its dead letter) are on the broker, and then marked done in `marks`, if given: a
+    record marked done is acknowledged without being handled again when it comes back after
+    a restart or a rebalance. Bad input (`ParseError`) is expected and not logged as an
+    error; anything else is.
     """
     acks = Acks(stream)
     async for event in stream.noack().events():
         if not await acks.first_time(event):
             continue  # handed over again by Faust: processed (or in progress) already
+        then = None
+        if marks is not None:
+            stream._set_current_event(event)  # the marks' windows go by the event's time
+            if marks.done(event):
+                await acks.done_before(event)
+                continue
+            then = marks.marker(event)
         try:
             sent = await handle(event)
         except Exception as exc:  # noqa: BLE001 - one bad record must not stop the agent
@@ -84,4 +94,4 @@ async def handle_each(
             sent = await send_dead_letter(
                 out, event, stage=stage, error=exc, max_message_bytes=max_message_bytes
             )
-        await acks.after(event, sent)
+        await acks.after(event, sent, then)

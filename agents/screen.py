@@ -6,13 +6,15 @@ unexpected failure of one record is dead-lettered, and the agent goes on with th
 record. With AIMDS_SCREEN_BATCH > 1 the agent takes up to that many records at once and
 has the pipeline normalize and embed them together (the semantic embedders are cheaper per
 prompt in a batch); screening and table updates stay one record at a time, in order. Each
-record is acknowledged once its outcome is on the broker (`Acks`).
+record is acknowledged once its outcome is on the broker (`Acks`), and then marked done in
+the dedup table, so that a worker that reads it again after a restart or a rebalance
+acknowledges it without screening it twice.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agents._acks import Acks, Sent
@@ -27,7 +29,8 @@ log = logging.getLogger(__name__)
 
 def record_position(message: Any) -> int:
     """A record's partition and offset as one positive int (the dedup table's value; an id
-    seen before the table held positions has the value 1, which no record here has)."""
+    seen before the table held positions has the value 1, which no record here has). The
+    table holds it negated once the record's outcome is delivered."""
     return (message.offset + 1) * 65536 + message.partition + 1
 
 
@@ -38,8 +41,9 @@ def register(aimds: Any) -> Any:
     dedup_ttl = aimds.settings.dedup_ttl_s
     batch, batch_wait_s = aimds.settings.screen_batch, aimds.settings.screen_batch_wait_s
 
-    def admit(event: Any) -> tuple[Any, int]:
-        """Parse, refuse duplicate ids, count: the prompt and its session's count in the minute.
+    def admit(event: Any) -> tuple[Any, int, Callable[[], None]] | None:
+        """Parse, refuse duplicate ids, count: the prompt, its session's count in the minute
+        and the write that marks the record done; None for a record done before.
 
         The count is read here, right after this prompt's own increment, so a batch sees the
         same counts as one record at a time.
@@ -48,16 +52,23 @@ def register(aimds: Any) -> Any:
         prompt = pipeline.parse(event.value, record_ts=event.message.timestamp)
         key = dedup_key(prompt)
         seen = tables.seen_prompt_ids[key]
-        # the table holds where the record that first carried the id was read
+        # the table holds where the record that first carried the id was read, negated once
+        # that record's outcome was delivered
         first, here = seen.current() or seen.delta(dedup_ttl), record_position(event.message)
+        if first == -here:
+            return None  # read again after a restart; its outcome is on the broker already
         if first and first != here:
             raise duplicate(prompt)  # another record with the id: a producer's re-send
-        # the same record again (processed before a restart, maybe without its outcome
+        # the same record again (processed before a restart, without its outcome known to be
         # delivered) is screened again: its outcome must not be a duplicate_prompt
         tables.seen_prompt_ids[key] = here
         rate = tables.prompts_per_session_1m[prompt.session_id]
         rate += 1
-        return prompt, rate.current()
+
+        def done() -> None:
+            tables.seen_prompt_ids[key] = -here
+
+        return prompt, rate.current(), done
 
     async def screen_admitted(event: Any, prompt: Any, rate: int, prepared: Any = None) -> Sent:
         sid = prompt.session_id
@@ -107,21 +118,26 @@ def register(aimds: Any) -> Any:
             # between), since the stream keeps buffering the next events meanwhile
             stream._set_current_event(event)
             try:
-                admitted.append((event, admit(event)))
+                entry = admit(event)
             except Exception as exc:  # noqa: BLE001 - bad input must never stop the agent
                 await acks.after(event, await dead_letter_of(event, exc))
+                continue
+            if entry is None:
+                await acks.done_before(event)
+            else:
+                admitted.append((event, entry))
         prepared = (
-            pipeline.prepare([prompt for _, (prompt, _) in admitted])
+            pipeline.prepare([prompt for _, (prompt, _, _) in admitted])
             if len(admitted) > 1
             else [None] * len(admitted)
         )
-        for (event, (prompt, rate)), ready in zip(admitted, prepared, strict=True):
+        for (event, (prompt, rate, done)), ready in zip(admitted, prepared, strict=True):
             stream._set_current_event(event)
             try:
                 sent = await screen_admitted(event, prompt, rate, ready)
             except Exception as exc:  # noqa: BLE001 - one record's failure stays its own
                 sent = await dead_letter_of(event, exc)
-            await acks.after(event, sent)
+            await acks.after(event, sent, then=done)
 
     @app.agent(aimds.topics.prompts, name="screen_prompts")
     async def screen_prompts(stream: Any) -> None:

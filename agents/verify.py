@@ -6,7 +6,9 @@ proposal is best-effort: if it cannot be sent, the decision stands and the failu
 
 Each request becomes a proof obligation in the core (`Pipeline.verify`), run in a worker
 thread with a per-obligation time budget; on timeout the decision is ESCALATE with that
-reason. Undecodable requests are dead-lettered.
+reason. Undecodable requests are dead-lettered. A request whose decision was delivered is
+marked done in the `verified-records` table, so that a worker reading it again after a
+restart or a rebalance does not decide the prompt twice.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from agents._acks import Sent
+from agents._acks import DoneMarks, Sent
 from agents._deadletter import handle_each
 from app.decisions import parse_verification_request
 from app.learning import verifier_feedback
@@ -62,6 +64,7 @@ def register(aimds: Any) -> Any:
             stage="verify",
             log=log,
             max_message_bytes=settings.max_message_bytes,
+            marks=DoneMarks(aimds.tables.verified_records),
         )
 
     return verify_prompts

@@ -33,12 +33,13 @@ class TopicSpec:
     config: dict[str, str]
 
 
-#: the screen agent's tables; Faust names their changelogs `<app_id>-<table>-changelog`
+#: the agents' tables; Faust names their changelogs `<app_id>-<table>-changelog`
 TABLES = (
     "session-state",
     "prompts-per-session-1m",
     "blocked-per-session-10m",
     "seen-prompt-ids",
+    "verified-records",
 )
 
 
@@ -73,6 +74,7 @@ def table_expiry_s(settings: Settings) -> dict[str, float | None]:
         "prompts-per-session-1m": 600.0,
         "blocked-per-session-10m": 3600.0,
         "seen-prompt-ids": 2 * settings.dedup_ttl_s,
+        "verified-records": 2 * settings.dedup_ttl_s,
     }
 
 

@@ -34,7 +34,9 @@ class Topics:
 
 @dataclass(frozen=True)
 class Tables:
-    """Per-session state of the screen agent, all keyed by session id and co-partitioned."""
+    """Per-session state of the screen agent, keyed by session id, and the verify agent's
+    done marks; all co-partitioned with `aimds.prompts` (`aimds.verification` has as many
+    partitions and the same keys)."""
 
     #: bounded temporal state of each session (a plain dict, see app.temporal)
     session_state: Any
@@ -42,8 +44,12 @@ class Tables:
     prompts_per_session_1m: Any
     #: blocked prompts per session in 10-minute windows hopping every minute (event time)
     blocked_per_session_10m: Any
-    #: prompt ids seen per session, in tumbling windows of the dedup TTL (event time)
+    #: prompt ids seen per session, in tumbling windows of the dedup TTL (event time): where
+    #: the record that first carried the id was read, negated once its outcome is delivered
     seen_prompt_ids: Any
+    #: verification records (partition:offset) whose decision was delivered, in tumbling
+    #: windows of the dedup TTL (the record's time)
+    verified_records: Any
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
@@ -68,11 +74,11 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
 
 
 def declare_tables(app: faust.App, settings: Settings) -> Tables:
-    """Declare the screen agent's tables (all co-partitioned with `aimds.prompts`)."""
+    """Declare the agents' tables (all co-partitioned with `aimds.prompts`)."""
     n = settings.partitions
     ttl = settings.dedup_ttl_s
     expires = table_expiry_s(settings)
-    session_state, prompts_1m, blocked_10m, seen_ids = TABLES
+    session_state, prompts_1m, blocked_10m, seen_ids, verified = TABLES
     return Tables(
         session_state=app.Table(session_state, default=None, partitions=n),
         prompts_per_session_1m=app.Table(prompts_1m, default=int, partitions=n)
@@ -85,6 +91,9 @@ def declare_tables(app: faust.App, settings: Settings) -> Tables:
         .relative_to_stream(),
         seen_prompt_ids=app.Table(seen_ids, default=int, partitions=n)
         .tumbling(ttl, expires=timedelta(seconds=expires[seen_ids] or 0))
+        .relative_to_stream(),
+        verified_records=app.Table(verified, default=int, partitions=n)
+        .tumbling(ttl, expires=timedelta(seconds=expires[verified] or 0))
         .relative_to_stream(),
     )
 

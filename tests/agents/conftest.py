@@ -46,13 +46,32 @@ class RecordingOutputs:
             await asyncio.sleep(0.01)
 
 
+class RefusingOutputs(RecordingOutputs):
+    """Outputs whose broker refuses the next `refuse` records sent to `topic` (not kept)."""
+
+    def __init__(self, topic: str, refuse: int) -> None:
+        super().__init__()
+        self.topic, self.refuse = topic, refuse
+
+    async def send(
+        self, topic: str, key: bytes | None, record: dict[str, Any] | None
+    ) -> asyncio.Future[None]:
+        if topic != self.topic or self.refuse <= 0:
+            return await super().send(topic, key, record)
+        self.refuse -= 1
+        refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        refused.set_exception(ConnectionError("broker refused the record"))
+        return refused
+
+
 def make_app(
     pipeline: Pipeline | None = None,
     *,
     learning: tuple[Any, Any] = (None, None),
+    outputs: RecordingOutputs | None = None,
     **settings: Any,
 ) -> tuple[AimdsApp, RecordingOutputs]:
-    outputs = RecordingOutputs()
+    outputs = outputs or RecordingOutputs()
     s = Settings.from_env({}).replace(store="memory://", app_id="aimds-agent-test", **settings)
     pipeline = pipeline or Pipeline(screener=RuleScreener())
     aimds = create_app(s, pipeline=pipeline, outputs=outputs, learning=learning)

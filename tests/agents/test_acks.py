@@ -18,14 +18,18 @@ from tests.agents.test_verify_agent import request, verifying_app
 
 
 class RecordingStream:
-    """The one method `Acks` uses of a Faust stream."""
+    """The two methods `Acks` uses of a Faust stream."""
 
     def __init__(self) -> None:
         self.acked: list[object] = []
+        self.current_event: object = None
 
     async def ack(self, event: object) -> bool:
         self.acked.append(event)
         return True
+
+    def _set_current_event(self, event: object) -> None:
+        self.current_event = event
 
 
 def an_event(offset: int = 7) -> SimpleNamespace:
@@ -68,6 +72,46 @@ async def test_a_refused_delivery_leaves_the_event_unacknowledged(caplog) -> Non
             await asyncio.sleep(0)
     assert stream.acked == [] and acks.withheld == 1
     assert "aimds.prompts[1]@42 not acknowledged" in caplog.text and "broker gone" in caplog.text
+
+
+async def test_an_event_is_marked_done_once_delivered_as_the_current_event() -> None:
+    stream, event = RecordingStream(), an_event()
+    marks: list[tuple[object, list[object]]] = []
+
+    def mark() -> None:  # what the table write would see: the current event, the acks so far
+        marks.append((stream.current_event, list(stream.acked)))
+
+    pending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    await Acks(stream).after(event, [pending], then=mark)
+    assert marks == []  # not before the delivery
+    pending.set_result(None)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert marks == [(event, [])] and stream.acked == [event]  # marked, then acknowledged
+
+
+async def test_an_event_whose_delivery_failed_is_not_marked_done(caplog) -> None:
+    stream, event = RecordingStream(), an_event()
+    marks: list[object] = []
+    refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    refused.set_exception(ConnectionError("refused"))
+    with caplog.at_level(logging.ERROR, logger="agents._acks"):
+        await Acks(stream).after(event, [refused], then=lambda: marks.append(event))
+        for _ in range(10):
+            await asyncio.sleep(0)
+    assert marks == [] and stream.acked == []
+
+
+async def test_a_failed_mark_still_acknowledges_the_delivered_event(caplog) -> None:
+    stream, event = RecordingStream(), an_event()
+
+    def broken_mark() -> None:
+        raise RuntimeError("table unavailable")
+
+    with caplog.at_level(logging.ERROR, logger="agents._acks"):
+        await Acks(stream).after(event, [delivered()], then=broken_mark)
+    assert stream.acked == [event]
+    assert "a restart may repeat its outcome" in caplog.text
 
 
 async def test_an_event_with_no_outcome_at_all_is_not_acknowledged() -> None:

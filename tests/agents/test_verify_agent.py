@@ -13,7 +13,7 @@ from app.pipeline import Pipeline
 from app.records import Action, Prompt
 from app.screening import RuleScreener, ScreenResult
 from app.settings import Settings
-from tests.agents.conftest import make_app
+from tests.agents.conftest import RefusingOutputs, make_app
 from tests.schema_check import assert_valid
 
 T0 = 1_700_000_000.0
@@ -140,3 +140,44 @@ async def test_a_proposal_that_cannot_be_sent_leaves_one_decision_and_no_dead_le
         await asyncio.sleep(0.3)  # room for a dead letter, were one sent
     assert [d["action"] for d in out.records("decisions")] == ["BLOCK"]
     assert "deadletter" not in out.sent and "feedback" not in out.sent
+
+
+async def test_a_request_whose_decision_was_delivered_is_not_decided_again_after_a_restart() -> (
+    None
+):
+    """Review finding: a crash between a decision's delivery and the offset commit gave the
+    prompt a second decision after the restart. A request is marked done in the
+    `verified-records` table once its decision is delivered; read again at the same offset,
+    it is acknowledged without a second decision. Another record is verified as usual."""
+    aimds, out = verifying_app()
+    benign = request("What is the capital of France?", score=0.5, pid="b1")
+    async with aimds.agents["verify_prompts"].test_context() as agent:
+        await agent.put(benign, key=b"sess", timestamp=T0)  # offset 0
+        await out.wait_for(1)
+    async with aimds.agents["verify_prompts"].test_context() as agent:  # a restart
+        await agent.put(benign, key=b"sess", timestamp=T0)  # offset 0 again, same tables
+        await agent.put(request("Hello there", score=0.5, pid="b2"), key=b"sess", timestamp=T0)
+        await out.wait_for(2)
+    assert [d["prompt_id"] for d in out.records("decisions")] == ["b1", "b2"]
+
+
+async def test_a_request_whose_decision_was_refused_is_verified_again_after_a_restart() -> None:
+    """The mark is written only once the decision is delivered: a refused decision leaves
+    the request to be verified again, so nothing is lost."""
+    settings = Settings.from_env({}).replace(redis_url="")
+    aimds, out = make_app(
+        Pipeline(screener=RuleScreener(), verifier=build_verifier(settings)),
+        outputs=RefusingOutputs("decisions", refuse=1),
+    )
+    benign = request("What is the capital of France?", score=0.5, pid="b1")
+    async with aimds.agents["verify_prompts"].test_context() as agent:
+        await agent.put(benign, key=b"sess", timestamp=T0)  # offset 0; its decision refused
+        for _ in range(200):  # the refusal is seen once the verifier thread has answered
+            if out.refuse == 0:
+                break
+            await asyncio.sleep(0.01)
+    assert out.refuse == 0 and out.records("decisions") == []
+    async with aimds.agents["verify_prompts"].test_context() as agent:  # a restart
+        await agent.put(benign, key=b"sess", timestamp=T0)
+        await out.wait_for(1)
+    assert [d["prompt_id"] for d in out.records("decisions")] == ["b1"]
