@@ -108,6 +108,30 @@ _SPECS: tuple[FactSpec, ...] = (
     _flag(
         "facts.fake_role_marker", "chat-template role tokens inside the text (<|im_start|>, [INST])"
     ),
+    _flag(
+        "facts.credential_disclosure",
+        "an instruction or command that prints, reads out or sends credentials or environment "
+        "secrets",
+    ),
+    _flag(
+        "facts.send_to_recipient",
+        "an instruction to send, forward or pay something to an email address or account",
+    ),
+    _flag(
+        "facts.persistence_edit",
+        "an instruction or command that changes a shell start-up file, scheduled job, SSH "
+        "authorized keys, git hook or CI workflow",
+    ),
+    _flag(
+        "facts.agent_addressed",
+        "text addressed to the AI model or agent that reads it ('note to the AI assistant', "
+        "'if you are an AI')",
+    ),
+    _flag(
+        "facts.concealment",
+        "tells the model to act without telling or asking the user ('do not inform the user', "
+        "'silently run')",
+    ),
     _flag("facts.obfuscated", "a directive visible only in a decoded view of the text"),
     _count("facts.text_chars", "length of the raw prompt text in characters"),
     FactSpec("facts.role", FactType.ENUM, "role of the text's author", values=ROLES),
@@ -746,6 +770,202 @@ _ROLE_MARKER = (
 )
 
 
+# Agent-context directives: what an injection in a file, an email or a tool's output asks an
+# agent to do. Written from the usual attacker techniques (reading credentials from the
+# environment and dotfiles, persistence through start-up files, cron, SSH keys and CI, notes
+# addressed to the AI, concealment from the user), not from any evaluation source.
+_CONFIDENTIAL_NOUN = (
+    r"(?:environment\s+variables?|env(?:ironment)?\s+vars?|\.env\s+files?|api[\s_-]?keys?|"
+    r"secret\s+keys?|access\s+(?:keys?|tokens?)|auth(?:entication)?\s+tokens?|bearer\s+tokens?|"
+    r"session\s+(?:tokens?|cookies?)|credentials|passwords?|passwd|private\s+keys?|ssh\s+keys?|"
+    r"secrets)"
+)
+_CREDENTIAL_FILE = (
+    r"(?:\.aws/credentials|\.ssh/id_(?:rsa|dsa|ecdsa|ed25519)\b(?!\.pub)|\.netrc\b|"
+    r"\.git-credentials|\.npmrc\b|\.pypirc\b|\.docker/config\.json|\.kube/config\b|/etc/shadow\b)"
+)
+_CREDENTIALS = (
+    _gated(
+        # a disclosure verb (not negated), a determiner, then a secret noun
+        r"(?<!not )(?<!never )(?<!n't )\b(?:print|echo|output|display|show|reveal|list|dump|paste|"
+        r"include|send|share|post|upload|copy|leak|expose|disclose|log|return|write\s+out|"
+        r"read\s+out|tell\s+me|give\s+me|provide)\b(?:\W+\w+){0,3}?\W+"
+        r"(?:all|your|the|my|our|any|every|these|those|its|their)\s+(?:\w+\s+){0,2}?"
+        + _CONFIDENTIAL_NOUN
+        + r"\b",
+        ("env", "key", "token", "cookie", "credential", "passw", "secret"),
+    ),
+    _gated(
+        # echo $GITHUB_TOKEN, print(os.environ["API_KEY"]) style reads of a secret variable
+        r"\b(?:echo|printf|print|cat|puts|console\.log|Write-(?:Output|Host))\b\s*\(?\s*[\"']?"
+        r"(?:\$\{?|\$env:|os\.environ\[[\"']|os\.getenv\([\"']|process\.env\.)"
+        r"[A-Z0-9_]{0,40}(?:KEY|TOKEN|SECRET|PASSW|CRED|AUTH)",
+        ("$", "environ", "getenv", "process.env"),
+        0,
+    ),
+    _gated(
+        # the whole environment dumped, or piped to the network
+        r"\bprintenv\b(?!\s+(?:PATH|HOME|SHELL|USER|LANG|PWD|TERM)\b)|"
+        r"\b(?:env|set|printenv)\s*\|\s*(?:curl|wget|nc|ncat|base64|xxd)\b",
+        ("printenv", "|"),
+    ),
+    _gated(
+        # a credential file read or sent
+        r"\b(?:cat|type|less|more|head|tail|read|open|print|send|upload|copy|cp|scp|curl|base64|"
+        r"include|paste|show|display|output)\b[^\n]{0,60}?" + _CREDENTIAL_FILE,
+        (
+            "aws/credentials",
+            "ssh/id_",
+            ".netrc",
+            "git-credentials",
+            ".npmrc",
+            ".pypirc",
+            "docker/config",
+            "kube/config",
+            "/etc/shadow",
+        ),
+    ),
+    _gated(
+        # code that reads the environment and sends it
+        r"\b(?:os\.environ|os\.getenv|process\.env|System\.getenv)\b[^\n]{0,200}?"
+        r"\b(?:requests\.(?:post|get|put)|urlopen|urllib|http\.client|fetch|axios|sendall|webhook)\b|"
+        r"\b(?:requests\.(?:post|get|put)|urlopen|fetch|axios\.\w+)\s*\([^\n]{0,200}?"
+        r"\b(?:os\.environ|process\.env)\b",
+        ("environ", "getenv", "process.env"),
+    ),
+)
+_RECIPIENT = (
+    _gated(
+        r"\b(?:send|forward|email|e-mail|mail|transfer|share|cc|bcc|wire|pay|reply)\w{0,3}\b"
+        r"(?:\W+\w+){0,12}?\W+(?:to|at|with)\s+['\"<]?[\w.+-]{1,64}@[\w-]{1,63}\.[\w.-]{2,63}",
+        ("@",),
+    ),
+    _gated(
+        r"\b(?:send|transfer|wire|pay|move|deposit)\w{0,3}\b(?:\W+\w+){0,10}?\W+(?:to|into)\s+"
+        r"(?:the\s+|this\s+|my\s+|our\s+|following\s+)?(?:iban|bank\s+account|account|wallet)\b"
+        r"[^.\n]{0,20}?\b[A-Z]{2}\d{2}\s?[A-Z0-9]{4}",
+        ("iban", "account", "wallet"),
+    ),
+    _gated(
+        # money or data sent to an IBAN-shaped account number itself
+        r"\b(?i:send|transfer|wire|pay|move|deposit)\w{0,3}\b(?:\W+\w+){0,10}?\W+(?i:to|into)\s+"
+        r"\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]){10,30}\b",
+        ("to",),
+        0,
+    ),
+)
+_STARTUP_FILE = (
+    r"(?:\.bashrc|\.bash_profile|\.bash_login|\.profile\b|\.zshrc|\.zprofile|\.zshenv|"
+    r"config\.fish|authorized_keys|crontab|/etc/cron|rc\.local|/etc/profile|sudoers|"
+    r"\.git/hooks/|hooks/pre-commit|hooks/post-checkout|\.github/workflows/|\.gitlab-ci\.yml|"
+    r"jenkinsfile|\.circleci/config|launchagents|/systemd/system/)"
+)
+_STARTUP_TRIGGERS = (
+    "bashrc",
+    "bash_profile",
+    "bash_login",
+    ".profile",
+    "zshrc",
+    "zprofile",
+    "zshenv",
+    "config.fish",
+    "authorized_keys",
+    "crontab",
+    "/etc/cron",
+    "rc.local",
+    "/etc/profile",
+    "sudoers",
+    "hooks/",
+    "workflows/",
+    "gitlab-ci",
+    "jenkinsfile",
+    "circleci",
+    "launchagents",
+    "/systemd/system/",
+)
+_PERSISTENCE = (
+    _gated(
+        # shell appends to a start-up file, or a job piped into crontab
+        r"(?:>>|\btee\s+(?:-a|--append)\s)\s*\S{0,80}?"
+        + _STARTUP_FILE
+        + r"|\|\s*crontab\s+-(?!\w)",
+        (">>", "tee", "crontab"),
+    ),
+    _gated(
+        r"\b(?:add|append|insert|write|put|place|inject|modify|edit|update|change|overwrite|"
+        r"create)\w{0,3}\b(?:\W+\w+){0,10}?\W+(?:to|in|into|inside|at\s+the\s+(?:end|top|bottom)\s+of)"
+        r"\s+(?:your\s+|the\s+|a\s+|this\s+|their\s+)?(?:user'?s\s+)?[\"'`]?(?:~|\$HOME)?/?"
+        r"(?:\S{0,60}?/)?" + _STARTUP_FILE,
+        _STARTUP_TRIGGERS,
+    ),
+)
+_AGENT_NOUN = (
+    r"(?:ai|a\.i\.|llms?|large\s+language\s+models?|language\s+models?|"
+    r"(?:ai\s+|coding\s+|automated\s+)?(?:assistants?|agents?)|chatbots?|copilot|"
+    r"gpt(?:-?\d[\w.]*)?|chatgpt|claude|gemini)"
+)
+_AGENT_ADDRESSED = (
+    _gated(
+        r"\b(?:note|message|instructions?|attention|important|reminder|notice|memo|directive)"
+        r"\s*(?:to|for)\s*:?\s+(?:the\s+|any\s+|all\s+|every\s+)?" + _AGENT_NOUN + r"\b",
+        ("to", "for"),
+    ),
+    _gated(
+        r"\bif\s+you\s+(?:are|'re)\s+(?:an?\s+|the\s+)?(?:bot|automated\s+system|"
+        + _AGENT_NOUN[3:],
+        ("if you",),
+    ),
+    _gated(
+        r"\b(?:ai|llm|automated|coding)\s+(?:assistants?|agents?|models?|systems?|tools?)\s+"
+        r"(?:that\s+(?:is|are)\s+)?(?:reading|processing|parsing|summari[sz]ing|reviewing|"
+        r"analy[sz]ing|handling|seeing)\s+(?:this|these)\b",
+        ("reading", "processing", "parsing", "summari", "reviewing", "analy", "handling", "seeing"),
+    ),
+    _gated(
+        r"\bto\s+you,?\s+(?:gpt-?\d[\w.]*|chatgpt|claude|gemini|llama[\w.-]*|"
+        r"the\s+(?:ai|assistant|agent|model))\b",
+        ("to you",),
+    ),
+    _gated(
+        r"<\s*/?\s*(?:information|important|system[_ -]?(?:note|message)|ai[_ -]?(?:note|"
+        r"instructions?)|admin[_ -]?note)\s*>",
+        ("<",),
+    ),
+)
+_CONCEALMENT = (
+    _gated(
+        r"\b(?:do\s+not|don'?t|never|without)\s+(?:tell|inform|notify|mention|alert|ask|warn|"
+        r"let|show|reveal|disclose|report)(?:ing)?\s+(?:\w+\s+){0,2}?(?:the\s+)?"
+        r"(?:user|human|operator|developer|owner|customer|client)s?\b",
+        (
+            "tell",
+            "inform",
+            "notify",
+            "mention",
+            "alert",
+            "ask",
+            "warn",
+            "let",
+            "show",
+            "reveal",
+            "disclos",
+            "report",
+        ),
+    ),
+    _gated(
+        r"\b(?:silently|quietly|secretly|covertly|discreetly|stealthily)\s+(?:\w+\s+){0,2}?"
+        r"(?:run|execute|send|add|append|install|forward|copy|upload|delete|modify|include|insert|"
+        r"write|post|exfiltrate|transfer)\b",
+        ("silently", "quietly", "secretly", "covertly", "discreetly", "stealthily"),
+    ),
+    _gated(
+        r"\bwithout\s+(?:asking|requiring|seeking|requesting|waiting\s+for)\s+(?:for\s+)?"
+        r"(?:the\s+user'?s\s+|any\s+|user\s+)?(?:confirmation|permission|approval|consent)\b",
+        ("confirmation", "permission", "approval", "consent"),
+    ),
+)
+
+
 def _any(gates: tuple[_Gated, ...], text: str, low: str | None = None) -> bool:
     low = text.lower() if low is None else low
     return any(g.search(text, low) for g in gates)
@@ -786,6 +1006,31 @@ def has_fake_role_marker(text: str) -> bool:
     return _any(_ROLE_MARKER, text)
 
 
+def has_credential_disclosure(text: str) -> bool:
+    """True when the text tells the model to print or send credentials or environment secrets."""
+    return _any(_CREDENTIALS, text)
+
+
+def has_send_to_recipient(text: str) -> bool:
+    """True when the text tells the model to send or pay something to an email or account."""
+    return _any(_RECIPIENT, text)
+
+
+def has_persistence_edit(text: str) -> bool:
+    """True when the text changes a start-up file, cron, SSH keys, a git hook or CI workflow."""
+    return _any(_PERSISTENCE, text)
+
+
+def is_agent_addressed(text: str) -> bool:
+    """True when the text speaks to the AI model or agent reading it."""
+    return _any(_AGENT_ADDRESSED, text)
+
+
+def has_concealment(text: str) -> bool:
+    """True when the text tells the model to act without telling or asking the user."""
+    return _any(_CONCEALMENT, text)
+
+
 # ---------------------------------------------------------------------------------------------
 # whole-subject extraction
 # ---------------------------------------------------------------------------------------------
@@ -799,6 +1044,11 @@ _DIRECTIVES: tuple[tuple[str, tuple[_Gated, ...]], ...] = (
     ("facts.system_prompt_request", _SYSPROMPT),
     ("facts.roleplay_jailbreak", _ROLEPLAY),
     ("facts.fake_role_marker", _ROLE_MARKER),
+    ("facts.credential_disclosure", _CREDENTIALS),
+    ("facts.send_to_recipient", _RECIPIENT),
+    ("facts.persistence_edit", _PERSISTENCE),
+    ("facts.agent_addressed", _AGENT_ADDRESSED),
+    ("facts.concealment", _CONCEALMENT),
 )
 _TEXT_COUNTS = (
     "facts.email_count",

@@ -9,43 +9,53 @@ namespace AimdsObligation_default_escalate
   0: categories.roleplay_jailbreak = False
   1: categories.system_prompt_exfiltration = False
   2: categories.tool_abuse = False
-  3: facts.api_key_count = 0
-  4: facts.card_count = 0
-  5: facts.exfil_directive = False
-  6: facts.fake_role_marker = False
-  7: facts.instruction_override = False
-  8: facts.national_id_count = 0
-  9: facts.obfuscated = False
-  10: facts.pii_count = 0
-  11: facts.private_key = False
-  12: facts.role = 'user'
-  13: facts.roleplay_jailbreak = False
-  14: facts.shell_command = False
-  15: facts.system_prompt_request = False
-  16: facts.tool_directive = False
-  17: facts.url_count = 0
-  18: facts.url_payload = False
-  19: scores.pattern_similarity = 0.3
-  20: scores.screen_score = 0.4
-  21: session.bot_regularity = unknown
-  22: session.escalation = unknown
-  23: session.probing = unknown
-  24: session.prompts_1m = unknown
+  3: facts.agent_addressed = False
+  4: facts.api_key_count = 0
+  5: facts.card_count = 0
+  6: facts.concealment = False
+  7: facts.credential_disclosure = False
+  8: facts.exfil_directive = False
+  9: facts.fake_role_marker = False
+  10: facts.instruction_override = False
+  11: facts.national_id_count = 0
+  12: facts.obfuscated = False
+  13: facts.persistence_edit = False
+  14: facts.pii_count = 0
+  15: facts.private_key = False
+  16: facts.role = 'user'
+  17: facts.roleplay_jailbreak = False
+  18: facts.send_to_recipient = False
+  19: facts.shell_command = False
+  20: facts.system_prompt_request = False
+  21: facts.tool_directive = False
+  22: facts.url_count = 0
+  23: facts.url_payload = False
+  24: scores.pattern_similarity = 0.3
+  25: scores.screen_score = 0.4
+  26: session.bot_regularity = unknown
+  27: session.escalation = unknown
+  28: session.probing = unknown
+  29: session.prompts_1m = unknown
   Numbers are exact rationals scaled by 20 to naturals. -/
 def facts : Aimds.PFacts := Aimds.lookup [
   some (.bool false),
   some (.bool false),
   some (.bool false),
+  some (.bool false),
   some (.num 0),
   some (.num 0),
   some (.bool false),
   some (.bool false),
   some (.bool false),
+  some (.bool false),
+  some (.bool false),
   some (.num 0),
+  some (.bool false),
   some (.bool false),
   some (.num 0),
   some (.bool false),
   some (.sym 0),
+  some (.bool false),
   some (.bool false),
   some (.bool false),
   some (.bool false),
@@ -64,76 +74,94 @@ def facts : Aimds.PFacts := Aimds.lookup [
 def policies : List Aimds.Policy := [
   -- facts.instruction_override and (facts.role in ["tool", "document"] or scores.pattern_similarity >= thresholds.similar or scores.screen_score >= thresholds.suspicious)
   { name := "override.instruction", response := .block,
-    trigger := .conj (.fact 7) (.disj (.cmp .eq (.fact 12) (.lit (.sym 3))) (.disj (.cmp .eq (.fact 12) (.lit (.sym 4))) (.disj (.cmp .ge (.fact 19) (.lit (.num 17))) (.cmp .ge (.fact 20) (.lit (.num 12)))))) },
+    trigger := .conj (.fact 10) (.disj (.cmp .eq (.fact 16) (.lit (.sym 3))) (.disj (.cmp .eq (.fact 16) (.lit (.sym 4))) (.disj (.cmp .ge (.fact 24) (.lit (.num 17))) (.cmp .ge (.fact 25) (.lit (.num 12)))))) },
   -- facts.instruction_override
   { name := "override.instruction_review", response := .escalate,
-    trigger := .fact 7 },
+    trigger := .fact 10 },
   -- facts.fake_role_marker and (facts.instruction_override or facts.system_prompt_request or facts.tool_directive or facts.exfil_directive)
   { name := "override.fake_role_marker", response := .block,
-    trigger := .conj (.fact 6) (.disj (.fact 7) (.disj (.fact 15) (.disj (.fact 16) (.fact 5)))) },
+    trigger := .conj (.fact 9) (.disj (.fact 10) (.disj (.fact 20) (.disj (.fact 21) (.fact 8)))) },
   -- facts.system_prompt_request and (scores.pattern_similarity >= thresholds.similar or facts.instruction_override or categories.system_prompt_exfiltration)
   { name := "exfil.system_prompt", response := .block,
-    trigger := .conj (.fact 15) (.disj (.cmp .ge (.fact 19) (.lit (.num 17))) (.disj (.fact 7) (.fact 1))) },
+    trigger := .conj (.fact 20) (.disj (.cmp .ge (.fact 24) (.lit (.num 17))) (.disj (.fact 10) (.fact 1))) },
   -- facts.system_prompt_request
   { name := "exfil.system_prompt_review", response := .escalate,
-    trigger := .fact 15 },
+    trigger := .fact 20 },
   -- facts.shell_command and (facts.tool_directive or facts.instruction_override or facts.role in ["tool", "document"])
   { name := "tool.shell_command", response := .block,
-    trigger := .conj (.fact 14) (.disj (.fact 16) (.disj (.fact 7) (.disj (.cmp .eq (.fact 12) (.lit (.sym 3))) (.cmp .eq (.fact 12) (.lit (.sym 4)))))) },
+    trigger := .conj (.fact 19) (.disj (.fact 21) (.disj (.fact 10) (.disj (.cmp .eq (.fact 16) (.lit (.sym 3))) (.cmp .eq (.fact 16) (.lit (.sym 4)))))) },
   -- facts.tool_directive and facts.role in ["tool", "document"]
   { name := "tool.directive_indirect", response := .block,
-    trigger := .conj (.fact 16) (.disj (.cmp .eq (.fact 12) (.lit (.sym 3))) (.cmp .eq (.fact 12) (.lit (.sym 4)))) },
+    trigger := .conj (.fact 21) (.disj (.cmp .eq (.fact 16) (.lit (.sym 3))) (.cmp .eq (.fact 16) (.lit (.sym 4)))) },
   -- facts.tool_directive and (facts.shell_command or categories.tool_abuse or scores.screen_score >= thresholds.suspicious)
   { name := "tool.directive_review", response := .escalate,
-    trigger := .conj (.fact 16) (.disj (.fact 14) (.disj (.fact 2) (.cmp .ge (.fact 20) (.lit (.num 12))))) },
+    trigger := .conj (.fact 21) (.disj (.fact 19) (.disj (.fact 2) (.cmp .ge (.fact 25) (.lit (.num 12))))) },
   -- facts.exfil_directive and facts.url_payload
   { name := "exfil.url_payload", response := .block,
-    trigger := .conj (.fact 5) (.fact 18) },
+    trigger := .conj (.fact 8) (.fact 23) },
   -- facts.url_payload or (facts.exfil_directive and facts.url_count > 0)
   { name := "exfil.data_review", response := .escalate,
-    trigger := .disj (.fact 18) (.conj (.fact 5) (.cmp .gt (.fact 17) (.lit (.num 0)))) },
+    trigger := .disj (.fact 23) (.conj (.fact 8) (.cmp .gt (.fact 22) (.lit (.num 0)))) },
+  -- facts.agent_addressed and (facts.exfil_directive or facts.send_to_recipient or facts.tool_directive or facts.shell_command or facts.credential_disclosure or facts.persistence_edit or facts.instruction_override or facts.concealment)
+  { name := "indirect.directive_to_agent", response := .block,
+    trigger := .conj (.fact 3) (.disj (.fact 8) (.disj (.fact 18) (.disj (.fact 21) (.disj (.fact 19) (.disj (.fact 7) (.disj (.fact 13) (.disj (.fact 10) (.fact 6)))))))) },
+  -- facts.concealment and (facts.exfil_directive or facts.send_to_recipient or facts.tool_directive or facts.shell_command or facts.credential_disclosure or facts.persistence_edit)
+  { name := "indirect.concealed_action", response := .block,
+    trigger := .conj (.fact 6) (.disj (.fact 8) (.disj (.fact 18) (.disj (.fact 21) (.disj (.fact 19) (.disj (.fact 7) (.fact 13)))))) },
+  -- facts.agent_addressed and facts.role in ["tool", "document"]
+  { name := "indirect.addressed_to_agent", response := .escalate,
+    trigger := .conj (.fact 3) (.disj (.cmp .eq (.fact 16) (.lit (.sym 3))) (.cmp .eq (.fact 16) (.lit (.sym 4)))) },
+  -- facts.credential_disclosure and (facts.exfil_directive or facts.send_to_recipient or facts.role in ["tool", "document"])
+  { name := "secrets.credential_disclosure", response := .block,
+    trigger := .conj (.fact 7) (.disj (.fact 8) (.disj (.fact 18) (.disj (.cmp .eq (.fact 16) (.lit (.sym 3))) (.cmp .eq (.fact 16) (.lit (.sym 4)))))) },
+  -- facts.credential_disclosure and scores.screen_score >= thresholds.suspicious
+  { name := "secrets.credential_disclosure_review", response := .escalate,
+    trigger := .conj (.fact 7) (.cmp .ge (.fact 25) (.lit (.num 12))) },
+  -- facts.persistence_edit and facts.role in ["tool", "document"]
+  { name := "persistence.startup_edit", response := .escalate,
+    trigger := .conj (.fact 13) (.disj (.cmp .eq (.fact 16) (.lit (.sym 3))) (.cmp .eq (.fact 16) (.lit (.sym 4)))) },
   -- facts.private_key
   { name := "secrets.private_key", response := .block,
-    trigger := .fact 11 },
+    trigger := .fact 15 },
   -- facts.api_key_count > 0
   { name := "secrets.api_key", response := .block,
-    trigger := .cmp .gt (.fact 3) (.lit (.num 0)) },
+    trigger := .cmp .gt (.fact 4) (.lit (.num 0)) },
   -- facts.card_count > 0
   { name := "secrets.payment_card", response := .block,
-    trigger := .cmp .gt (.fact 4) (.lit (.num 0)) },
+    trigger := .cmp .gt (.fact 5) (.lit (.num 0)) },
   -- facts.national_id_count > 0
   { name := "pii.national_id", response := .block,
-    trigger := .cmp .gt (.fact 8) (.lit (.num 0)) },
+    trigger := .cmp .gt (.fact 11) (.lit (.num 0)) },
   -- facts.pii_count >= thresholds.bulk_pii_exfil and (facts.exfil_directive or facts.url_payload)
   { name := "pii.bulk_exfil", response := .block,
-    trigger := .conj (.cmp .ge (.fact 10) (.lit (.num 60))) (.disj (.fact 5) (.fact 18)) },
+    trigger := .conj (.cmp .ge (.fact 14) (.lit (.num 60))) (.disj (.fact 8) (.fact 23)) },
   -- facts.pii_count >= thresholds.bulk_pii
   { name := "pii.bulk", response := .escalate,
-    trigger := .cmp .ge (.fact 10) (.lit (.num 100)) },
+    trigger := .cmp .ge (.fact 14) (.lit (.num 100)) },
   -- facts.roleplay_jailbreak and (scores.pattern_similarity >= thresholds.similar or categories.roleplay_jailbreak or facts.instruction_override)
   { name := "jailbreak.roleplay", response := .block,
-    trigger := .conj (.fact 13) (.disj (.cmp .ge (.fact 19) (.lit (.num 17))) (.disj (.fact 0) (.fact 7))) },
+    trigger := .conj (.fact 17) (.disj (.cmp .ge (.fact 24) (.lit (.num 17))) (.disj (.fact 0) (.fact 10))) },
   -- facts.roleplay_jailbreak
   { name := "jailbreak.roleplay_review", response := .escalate,
-    trigger := .fact 13 },
+    trigger := .fact 17 },
   -- facts.obfuscated
   { name := "obfuscation.hidden_directive", response := .block,
-    trigger := .fact 9 },
+    trigger := .fact 12 },
   -- session.prompts_1m > thresholds.rate_block
   { name := "rate.session_flood", response := .block,
-    trigger := .cmp .gt (.fact 24) (.lit (.num 2400)) },
+    trigger := .cmp .gt (.fact 29) (.lit (.num 2400)) },
   -- session.prompts_1m > thresholds.rate_escalate
   { name := "rate.session_burst", response := .escalate,
-    trigger := .cmp .gt (.fact 24) (.lit (.num 600)) },
+    trigger := .cmp .gt (.fact 29) (.lit (.num 600)) },
   -- session.bot_regularity >= thresholds.bot_regularity and session.prompts_1m > thresholds.bot_rate
   { name := "session.bot", response := .escalate,
-    trigger := .conj (.cmp .ge (.fact 21) (.lit (.num 18))) (.cmp .gt (.fact 24) (.lit (.num 200))) },
+    trigger := .conj (.cmp .ge (.fact 26) (.lit (.num 18))) (.cmp .gt (.fact 29) (.lit (.num 200))) },
   -- session.probing >= thresholds.probing_variants
   { name := "session.probing", response := .escalate,
-    trigger := .cmp .ge (.fact 23) (.lit (.num 40)) },
+    trigger := .cmp .ge (.fact 28) (.lit (.num 40)) },
   -- session.escalation >= thresholds.trajectory and (facts.instruction_override or facts.roleplay_jailbreak or facts.system_prompt_request or facts.tool_directive)
   { name := "session.multi_turn_attack", response := .block,
-    trigger := .conj (.cmp .ge (.fact 22) (.lit (.num 16))) (.disj (.fact 7) (.disj (.fact 13) (.disj (.fact 15) (.fact 16)))) }
+    trigger := .conj (.cmp .ge (.fact 27) (.lit (.num 16))) (.disj (.fact 10) (.disj (.fact 17) (.disj (.fact 20) (.fact 21)))) }
 ]
 
 set_option maxRecDepth 8192 in
