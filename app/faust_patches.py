@@ -20,10 +20,20 @@ partition is sought back to the record missing until an agent has acknowledged i
 (`agents._acks.Acks` drops the records that this delivers a second time). Other topics
 (Faust's own changelogs, which are compacted) are left to Faust.
 
+3. **A commit during a rebalance.** Faust forgets a partition's committed offset when the
+   partition is revoked, and reads it again only when it seeks the partition to it, at the end
+   of the rebalance (after table recovery, seconds later). Acknowledgements that arrive in
+   between (outcomes of events taken before the rebalance, delivered late) are committed by
+   the periodic commit with no committed offset to compare with, so neither rule above can
+   see a record missing below them: the commit jumps past it. So no offset of these topics
+   is committed from a partition's revocation or assignment until it has been sought again.
+
 A record that still is not acknowledged after `REFETCH_ATTEMPTS` seeks is given up with an
-error naming it, and the commit may move past it as Faust's rule has it: such a record is
-gone (retention deleted it before it was read) or its outcome is refused again and again, and
-holding the partition's commit for ever would replay everything after it at every restart.
+error naming it, and the commit may move past it as Faust's rule has it, only if it is gone
+(retention deleted it before it was read). Otherwise the commit stays below it and the seeks
+start again: a seek-back often misses while the fetch loop is still draining a batch fetched
+before it (the record comes back below Faust's read position and is dropped), so giving up on
+a record that exists would commit past a record no agent processed.
 """
 
 from __future__ import annotations
@@ -48,9 +58,16 @@ REFETCH_ATTEMPTS = 30
 
 _ORIGINAL_ADD_GAP = Consumer._add_gap
 _ORIGINAL_NEW_OFFSET = Consumer._new_offset
+_ORIGINAL_ON_REVOKED = Consumer.on_partitions_revoked
+_ORIGINAL_ON_ASSIGNED = Consumer.on_partitions_assigned
+_ORIGINAL_PERFORM_SEEK = Consumer.perform_seek
 _topics_without_gaps: set[str] = set()
 #: (consumer, partition) → the offset given up there
 _given_up: dict[tuple[int, Any], int] = {}
+#: (consumer, partition) revoked or assigned, and not sought to its committed offset since
+_unsought: set[tuple[int, Any]] = set()
+#: consumer → rebalances begun (a seek that overlaps a newer rebalance settles nothing)
+_rebalances: dict[int, int] = {}
 
 
 def refuse_gaps(topics: Collection[str]) -> None:
@@ -58,10 +75,37 @@ def refuse_gaps(topics: Collection[str]) -> None:
     _topics_without_gaps.update(topics)
     Consumer._add_gap = _add_gap  # type: ignore[method-assign]
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+    Consumer.on_partitions_revoked = _on_partitions_revoked  # type: ignore[method-assign]
+    Consumer.on_partitions_assigned = _on_partitions_assigned  # type: ignore[method-assign]
+    Consumer.perform_seek = _perform_seek  # type: ignore[method-assign]
+
+
+def _unsettle(consumer: Any, tps: Collection[Any]) -> None:
+    _rebalances[id(consumer)] = _rebalances.get(id(consumer), 0) + 1
+    _unsought.update((id(consumer), tp) for tp in tps if tp.topic in _topics_without_gaps)
+
+
+async def _on_partitions_revoked(self: Any, revoked: Any) -> None:
+    _unsettle(self, revoked)  # Faust drops the committed offsets now
+    await _ORIGINAL_ON_REVOKED(self, revoked)
+
+
+async def _on_partitions_assigned(self: Any, assigned: Any, generation_id: int = 0) -> None:
+    _unsettle(self, assigned)
+    await _ORIGINAL_ON_ASSIGNED(self, assigned, generation_id)
+
+
+async def _perform_seek(self: Any) -> None:
+    began = _rebalances.get(id(self), 0)
+    await _ORIGINAL_PERFORM_SEEK(self)
+    if _rebalances.get(id(self), 0) == began:  # the committed offsets read are current
+        _unsought.difference_update((id(self), tp) for tp in self.assignment())
 
 
 def _new_offset(self: Any, tp: Any) -> int | None:
     if tp.topic in _topics_without_gaps:
+        if (id(self), tp) in _unsought:
+            return None  # the committed offset is not known: a record missing cannot be seen
         acked, committed = self._acked[tp], self._committed_offset[tp]
         if (
             acked
@@ -128,13 +172,33 @@ async def _refetch(consumer: Any, tp: Any, first: int, last: int, first_after_s:
             await consumer.seek(tp, first)
         except Exception:  # noqa: BLE001 - retried; the commit stays below the record
             log.exception("seeking %s[%s] back to %d failed", tp.topic, tp.partition, first)
+    if not await _deleted(consumer, tp, first):
+        log.error(
+            "%s[%s]@%d not processed after %d attempts to fetch it again: the commit stays "
+            "below it, and the next commit starts the seeks again",
+            tp.topic,
+            tp.partition,
+            first,
+            REFETCH_ATTEMPTS,
+        )
+        return
     _given_up[(id(consumer), tp)] = first
     await _ORIGINAL_ADD_GAP(consumer, tp, first, last)
     log.error(
-        "%s[%s]@%d not processed after %d attempts to fetch it again (deleted by retention, "
-        "or its outcome refused): giving it up, the commit may move past it",
+        "%s[%s]@%d not processed after %d attempts to fetch it again (deleted by retention): "
+        "giving it up, the commit may move past it",
         tp.topic,
         tp.partition,
         first,
         REFETCH_ATTEMPTS,
     )
+
+
+async def _deleted(consumer: Any, tp: Any, offset: int) -> bool:
+    """True if the partition no longer holds `offset` (retention deleted it)."""
+    try:
+        earliest = (await consumer.earliest_offsets(tp)).get(tp)
+    except Exception:  # noqa: BLE001 - unknown: kept, the commit stays below it
+        log.exception("reading the earliest offset of %s[%s] failed", tp.topic, tp.partition)
+        return False
+    return earliest is not None and earliest > offset

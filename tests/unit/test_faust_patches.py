@@ -26,6 +26,10 @@ class GapConsumer:
         self._gap: dict = defaultdict(list)
         self.gaps: list[tuple[int, int]] = []
         self.seeks: list[int] = []
+        self.earliest = 0  # the partition's first offset still on the broker
+
+    async def earliest_offsets(self, *tps):
+        return {tp: self.earliest for tp in tps}
 
     def assignment(self):
         return self.assigned
@@ -86,9 +90,29 @@ async def test_gaps_elsewhere_are_left_to_faust(fast_refetch) -> None:
     assert consumer.gaps == [(10, 20)] and consumer.seeks == []
 
 
-async def test_a_record_never_processed_is_reported_and_given_up(fast_refetch, caplog) -> None:
+@pytest.mark.parametrize("earliest", [0, 7])
+async def test_a_record_still_on_the_broker_is_never_given_up(
+    fast_refetch, caplog, earliest
+) -> None:
     tp = TP("aimds.verification", 3)
     consumer = GapConsumer(tp)
+    consumer.earliest = earliest
+    await _add_gap(consumer, tp, 7, 8)
+    await asyncio.sleep(0.12)
+    assert len(consumer.seeks) == 5
+    assert "aimds.verification[3]@7 not processed after 5 attempts" in caplog.text
+    assert consumer.gaps == []  # the commit stays below it
+    consumer._committed_offset[tp] = 7
+    consumer._acked[tp] = [8, 9]
+    assert _new_offset(consumer, tp) is None  # and the seeks start again
+    await asyncio.sleep(0.035)
+    assert len(consumer.seeks) > 5
+
+
+async def test_a_record_deleted_by_retention_is_reported_and_given_up(fast_refetch, caplog) -> None:
+    tp = TP("aimds.verification", 3)
+    consumer = GapConsumer(tp)
+    consumer.earliest = 8  # retention deleted 7
     await _add_gap(consumer, tp, 7, 8)
     await asyncio.sleep(0.12)
     assert len(consumer.seeks) == 5
@@ -113,6 +137,33 @@ async def test_no_commit_past_a_first_record_never_acknowledged(fast_refetch) ->
     assert _new_offset(consumer, tp) == 113
 
 
+@pytest.mark.parametrize(("rebalance_during_seek", "commits"), [(False, True), (True, False)])
+async def test_no_commit_between_a_rebalance_and_the_seek_to_the_committed_offsets(
+    fast_refetch, monkeypatch, rebalance_during_seek, commits
+) -> None:
+    tp = TP("aimds.verification", 0)
+    consumer = GapConsumer(tp)
+
+    async def revoked(self, tps):  # Faust's: forgets the committed offsets
+        for t in tps:
+            self._committed_offset.pop(t, None)
+
+    async def sought(self):  # Faust's: reads the committed offsets from the broker
+        if rebalance_during_seek:
+            await faust_patches._on_partitions_revoked(self, {tp})
+        self._committed_offset[tp] = 642
+
+    monkeypatch.setattr(faust_patches, "_ORIGINAL_ON_REVOKED", revoked)
+    monkeypatch.setattr(faust_patches, "_ORIGINAL_PERFORM_SEEK", sought)
+    consumer._committed_offset[tp] = 642
+    await faust_patches._on_partitions_revoked(consumer, {tp})
+    consumer._acked[tp] = [644, 645]  # late acknowledgements; 643 never processed
+    assert _new_offset(consumer, tp) is None  # Faust's own rule would commit 646
+    await faust_patches._perform_seek(consumer)
+    consumer._acked[tp] = [642, 643, 644]
+    assert (_new_offset(consumer, tp) == 645) is commits
+
+
 def test_other_topics_commit_as_faust_does() -> None:
     tp = TP("aimds-session-state-changelog", 0)
     consumer = GapConsumer(tp)
@@ -127,7 +178,13 @@ def test_the_faust_consumer_has_what_the_patches_lean_on() -> None:
     renames them must fail here, not lose records quietly."""
     import faust
 
-    from app.faust_patches import _ORIGINAL_ADD_GAP, _ORIGINAL_NEW_OFFSET
+    from app.faust_patches import (
+        _ORIGINAL_ADD_GAP,
+        _ORIGINAL_NEW_OFFSET,
+        _ORIGINAL_ON_ASSIGNED,
+        _ORIGINAL_ON_REVOKED,
+        _ORIGINAL_PERFORM_SEEK,
+    )
 
     app = faust.App("aimds-patch-check", broker="kafka://127.0.0.1:9", autodiscover=False)
     consumer = app.consumer  # built, not started: no broker is contacted
@@ -136,6 +193,11 @@ def test_the_faust_consumer_has_what_the_patches_lean_on() -> None:
     assert callable(_ORIGINAL_ADD_GAP) and callable(_ORIGINAL_NEW_OFFSET)
     assert _ORIGINAL_ADD_GAP.__name__ == "_add_gap"
     assert _ORIGINAL_NEW_OFFSET.__name__ == "_new_offset"
+    # the rebalance hooks wrapped to hold commits until the partitions are sought again
+    assert _ORIGINAL_ON_REVOKED.__name__ == "on_partitions_revoked"
+    assert _ORIGINAL_ON_ASSIGNED.__name__ == "on_partitions_assigned"
+    assert _ORIGINAL_PERFORM_SEEK.__name__ == "perform_seek"
+    assert callable(consumer.earliest_offsets)
     tp = TP("aimds.verification", 0)
     consumer._acked[tp].extend([3, 4])  # Faust's own rule on its own state
     assert _ORIGINAL_NEW_OFFSET(consumer, tp) == 5
