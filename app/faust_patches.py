@@ -166,6 +166,11 @@ async def _refetch(consumer: Any, tp: Any, first: int, last: int, first_after_s:
         await asyncio.sleep(first_after_s if attempt == 0 else REFETCH_EVERY_S)
         if consumer.should_stop or tp not in consumer.assignment():
             return  # whoever gets the partition starts from the committed offset
+        if (id(consumer), tp) in _unsought:
+            # a rebalance is under way: it seeks the partition to its committed offset (below
+            # this record) itself, and a seek of ours meanwhile raced with it in soaks (the
+            # fetcher raised KeyError and the worker stopped); the next commit checks again
+            return
         if _acknowledged(consumer, tp, first):
             return
         try:

@@ -164,6 +164,21 @@ async def test_no_commit_between_a_rebalance_and_the_seek_to_the_committed_offse
     assert (_new_offset(consumer, tp) == 645) is commits
 
 
+async def test_no_seek_back_while_a_rebalance_is_under_way(fast_refetch, monkeypatch) -> None:
+    tp = TP("aimds.verification", 4)
+    consumer = GapConsumer(tp)
+
+    async def revoked(self, tps):
+        pass
+
+    monkeypatch.setattr(faust_patches, "_ORIGINAL_ON_REVOKED", revoked)
+    await _add_gap(consumer, tp, 20, 21)
+    await faust_patches._on_partitions_revoked(consumer, {tp})  # before the first seek
+    await asyncio.sleep(0.06)
+    assert consumer.seeks == []  # the rebalance seeks to the committed offset itself
+    faust_patches._unsought.discard((id(consumer), tp))
+
+
 def test_other_topics_commit_as_faust_does() -> None:
     tp = TP("aimds-session-state-changelog", 0)
     consumer = GapConsumer(tp)
