@@ -149,15 +149,37 @@ def _hash_text(codes, lo, hi, unigrams, bigrams, word_weight, seed, mask, separa
         _finish(out)
 
 
+#: log1p of the integers below this, computed once by the compiled kernel's own log1p
+LOG1P_TABLE_SIZE = 4096
+_LOG1P_TABLE = np.zeros(0, dtype=np.float64)  # filled by `_compile_hashing`
+
+
+def _log1p_table(size):
+    out = np.empty(size, dtype=np.float64)
+    for i in range(size):
+        out[i] = np.log1p(np.float64(i))
+    return out
+
+
 def _finish(out):
     # sublinear term frequency, then unit L2 norm, in place; an empty bucket (+0 or -0) is
-    # left as it is: log1p would give it back and it adds 0 to the norm
+    # left as it is: log1p would give it back and it adds 0 to the norm. Bucket counts are
+    # sums of n-gram weights, whole numbers with the default weights, so log1p is looked up
+    # in a table filled by this same compiled log1p (numpy's own log1p differs in the last
+    # bit): the same bits at a tenth of the cost
+    table = _LOG1P_TABLE
+    size = table.shape[0]
     total = 0.0
     for b in range(out.shape[0]):
         v = out[b]
         if v == 0.0:
             continue
-        v = np.log1p(v) if v >= 0.0 else -np.log1p(-v)
+        a = -v if v < 0.0 else v
+        if a < size and np.floor(a) == a:
+            lg = table[np.int64(a)]
+        else:
+            lg = np.log1p(a)
+        v = lg if v >= 0.0 else -lg
         out[b] = v
         total += v * v
     if total > 0.0:
@@ -198,7 +220,8 @@ def _hash_folded(
 
 
 def _compile_hashing() -> tuple[Any, ...]:
-    global _add_feature, _finish, _hash_text
+    global _add_feature, _finish, _hash_text, _LOG1P_TABLE
+    _LOG1P_TABLE = njit(_log1p_table)(LOG1P_TABLE_SIZE)  # before `_finish` compiles: a constant
     _add_feature = njit(_add_feature, inline=True)
     _finish = njit(_finish)
     _hash_text = njit(_hash_text)
