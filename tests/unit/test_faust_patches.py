@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from types import SimpleNamespace
 
 import pytest
 from faust.types import TP
@@ -216,3 +217,69 @@ def test_the_faust_consumer_has_what_the_patches_lean_on() -> None:
     tp = TP("aimds.verification", 0)
     consumer._acked[tp].extend([3, 4])  # Faust's own rule on its own state
     assert _ORIGINAL_NEW_OFFSET(consumer, tp) == 5
+
+
+class ConsumerThread:
+    """Faust's consumer thread, reduced to its own event loop in its own OS thread."""
+
+    def __init__(self, *, serving: bool = True) -> None:
+        import threading
+
+        self.loop = asyncio.new_event_loop()
+        self.serving = serving
+        self.seeks: list[tuple[object, int, int]] = []  # (partition, offset, thread id)
+        self._os_thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._os_thread.start()
+
+    def seek(self, partition, offset: int) -> None:
+        import threading
+
+        self.seeks.append((partition, offset, threading.get_ident()))
+
+    async def call_thread(self, fun, *args):
+        async def run():
+            return fun(*args)
+
+        if not self.serving:  # a thread stuck elsewhere never takes the call
+            await asyncio.sleep(3600)
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(run(), self.loop))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._os_thread.join(5)
+        self.loop.close()
+
+
+async def test_seeks_run_on_the_consumer_thread_not_the_callers(fast_refetch) -> None:
+    """aiokafka's seek deletes the fetched batch the consumer thread may be iterating; called
+    from the agents' thread it made the fetcher raise KeyError and stop the worker."""
+    import threading
+
+    from faust.transport.consumer import ThreadDelegateConsumer
+    from faust.transport.drivers.aiokafka import Consumer as AIOKafkaDriverConsumer
+
+    from app.faust_patches import _seek_in_consumer_thread
+
+    assert AIOKafkaDriverConsumer._seek is _seek_in_consumer_thread
+    consumer = SimpleNamespace(_thread=ConsumerThread())  # all `_seek` reads
+    try:
+        tp = TP("aimds.prompts", 2)
+        await ThreadDelegateConsumer._seek(consumer, tp, 41)
+        [(partition, offset, thread_id)] = consumer._thread.seeks
+        assert (partition, offset) == (tp, 41)
+        assert thread_id == consumer._thread._os_thread.ident != threading.get_ident()
+    finally:
+        consumer._thread.close()
+
+
+async def test_a_seek_the_consumer_thread_never_takes_times_out(fast_refetch, monkeypatch) -> None:
+    from faust.transport.consumer import ThreadDelegateConsumer
+
+    monkeypatch.setattr(faust_patches, "SEEK_TIMEOUT_S", 0.05)
+    consumer = SimpleNamespace(_thread=ConsumerThread(serving=False))
+    try:
+        with pytest.raises(asyncio.TimeoutError):
+            await ThreadDelegateConsumer._seek(consumer, TP("aimds.prompts", 0), 7)
+        assert consumer._thread.seeks == []
+    finally:
+        consumer._thread.close()
