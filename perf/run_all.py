@@ -3,8 +3,9 @@
 Each benchmark prints its own tables (with a baseline run in the same process) and writes its
 plots to perf/results/. The default sizes finish in about 20 minutes on 2 cores; `--full`
 adds the 100k-pattern index runs with both embedders, the semantic embedders' speed, the
-learning curve of stage 6 (after `make eval-dev`) and the restart soak (20 graceful worker
-restarts under load on a local broker, `make soak`).
+learning curve of stage 6 (after `make eval-dev`), the restart soak (20 graceful worker
+restarts under load on a local broker, `make soak`) and the seek race (aiokafka's fetcher
+KeyError with seeks from the wrong thread, and with the patch's seeks).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ FULL = [
     # needs build/dev-model (`make eval-dev`): the stage 6 learning curve
     ["perf.bench_learning"],
     ["perf.restart_soak", "--cycles", "20"],
+    ["perf.seek_race"],
 ]
 
 
