@@ -12,9 +12,12 @@ Owns stage 2 of the screener as plain, Faust-free classes:
   tests.
 
 `observe` runs one numba kernel over the history kept in an int64 array (compiled lazily;
-`warm_up` compiles it at start). It computes exactly what the list path does (Python ints,
-the reference, still used when a time or a config value leaves the range where int64 is
-exact); the tests compare the two on random sessions.
+`warm_up` compiles it at start), escalation DTW included (against the shapes' templates,
+tabulated per config), and for a session kept in memory the rate counters and the probing
+blocks too (in int64 columns; a state rebuilt by `from_dict` keeps them in Python, which is
+cheaper for one event). It computes exactly what the list path does (Python ints and
+`_escalation`, the reference, still used when a time or a config value leaves the range
+where int64 is exact); the tests compare the two on random sessions.
 
 Windows run on event time (the prompts' `ts`), never on the wall clock; the clock only
 decides when an idle session expires. Which window feeds which feature:
@@ -96,6 +99,7 @@ _SCORE_UNITS = 10_000  # content scores are kept as integers in 1e-4 (JSON-compa
 _INT64_MAX = (1 << 63) - 1
 _TWO64 = 1 << 64
 _NO_HISTORY: npt.NDArray[np.int64] = np.empty((3, 0), dtype=np.int64)  # never written
+_NO_HOPS: npt.NDArray[np.int64] = np.empty((2, 0), dtype=np.int64)  # never written
 _WORD = re.compile(r"\w+")
 
 
@@ -210,11 +214,19 @@ DEFAULT_SHAPES: tuple[AttackShape, ...] = (
 _SAFE_MS = 1 << 52
 
 #: `kernel_ints` layout: history_size, horizon_ms, burst_short_ms, repeat_ms, near_hamming,
-#: bot_gaps, bot_min_gaps, the longest escalation span
-_KERNEL_INTS = 8
+#: bot_gaps, bot_min_gaps, the longest escalation span, escalation_band, the shortest
+#: escalation span, whether the kernel runs the escalation DTW (1) or leaves it to
+#: `_escalation` (0), hop_ms, hops_per_window, probe_ms, probe_suspicious_units,
+#: probe_hamming, probe_hamming_suspicious, then the distinct escalation spans ascending
+_KERNEL_INTS = 17
 #: `kernel_floats` layout: the (start, flag, full) of burst_rate, burst_short, repeat_near and
-#: bot_cv, then the start of escalation_rise
-_KERNEL_FLOATS = 13
+#: bot_cv, then escalation_rise (start, full), escalation_tolerance and escalation_floor
+_KERNEL_FLOATS = 16
+#: the most template values (`_shape_table`) the compiled escalation takes; a config that
+#: needs more leaves the DTW to `_escalation`
+_MAX_TABLE = 1 << 18
+#: `_shape_table` of a config whose escalation the kernel does not run (never read)
+_NO_TABLE: npt.NDArray[np.float64] = np.zeros((0, 1, 3, 1), dtype=np.float64)
 
 _SIGN_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -224,10 +236,47 @@ _M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
 _H01 = np.uint64(0x0101010101010101)
 
 
+@lru_cache(maxsize=512)
+def _template(
+    levels: tuple[float, ...], length: int, band: int
+) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """The shape resampled to `length` turns, with its lower and upper envelope over the band."""
+    src = np.linspace(0.0, 1.0, len(levels))
+    dst = np.linspace(0.0, 1.0, length)
+    values = tuple(float(v) for v in np.interp(dst, src, levels))
+    lower = tuple(min(values[max(0, i - band) : i + band + 1]) for i in range(length))
+    upper = tuple(max(values[max(0, i - band) : i + band + 1]) for i in range(length))
+    return values, lower, upper
+
+
+def _shape_table(config: TemporalConfig) -> npt.NDArray[np.float64] | None:
+    """Each shape's `_template` at each window length the DTW can see (None: too large)."""
+    # indexed [length - shortest span, shape, (values, lower, upper), turn]
+    first = min(config.escalation_spans)
+    # a window is never longer than the history, which the kernel cuts to history_size
+    last = min(max(config.escalation_spans), config.history_size)
+    count = max(0, last - first + 1)
+    width = max(1, last)
+    if count * len(config.shapes) * 3 * width > _MAX_TABLE:
+        return None
+    table = np.zeros((count, len(config.shapes), 3, width), dtype=np.float64)
+    for at in range(count):
+        length = first + at
+        for k, shape in enumerate(config.shapes):
+            for part, values in enumerate(_template(shape.levels, length, config.escalation_band)):
+                table[at, k, part, :length] = values
+    return table
+
+
 def _kernel_parameters(
     config: TemporalConfig, derived: _Derived
-) -> tuple[npt.NDArray[np.int64] | None, npt.NDArray[np.float64] | None]:
-    """The compiled path's parameters, or (None, None) when it could not match the list path."""
+) -> tuple[
+    npt.NDArray[np.int64] | None, npt.NDArray[np.float64] | None, npt.NDArray[np.float64] | None
+]:
+    """The compiled path's (ints, floats, shape table); all None off its exact range."""
+    # the table alone is None when it is too large: the escalation DTW then stays in Python
+    table = _shape_table(config)
+    spans = sorted(set(config.escalation_spans))
     ints = (
         config.history_size,
         derived.horizon_ms,
@@ -237,6 +286,16 @@ def _kernel_parameters(
         config.bot_gaps,
         config.bot_min_gaps,
         max(config.escalation_spans),
+        config.escalation_band,
+        min(config.escalation_spans),
+        0 if table is None else 1,
+        derived.hop_ms,
+        derived.hops_per_window,
+        derived.probe_ms,
+        derived.probe_suspicious_units,
+        config.probe_hamming,
+        config.probe_hamming_suspicious,
+        *spans,
     )
     floats = (
         *(
@@ -244,7 +303,9 @@ def _kernel_parameters(
             for ramp in (config.burst_rate, config.burst_short, config.repeat_near, config.bot_cv)
             for part in ("start", "flag", "full")
         ),
-        config.escalation_rise[0],
+        *config.escalation_rise,
+        config.escalation_tolerance,
+        config.escalation_floor,
     )
     # squares of the gaps (each at most the horizon) must stay exact in int64
     exact_ints = all(type(v) is int and 0 <= v <= _SAFE_MS for v in ints) and (
@@ -255,8 +316,12 @@ def _kernel_parameters(
         for v in floats
     )
     if not (exact_ints and exact_floats):
-        return None, None
-    return np.array(ints, dtype=np.int64), np.array(floats, dtype=np.float64)
+        return None, None, None
+    return (
+        np.array(ints, dtype=np.int64),
+        np.array(floats, dtype=np.float64),
+        table,
+    )
 
 
 def _ramp_value(x: float, start: float, flag: float, full: float) -> float:
@@ -305,13 +370,154 @@ def _bisect_right(a: Any, n: int, x: int) -> int:
     return lo
 
 
+def _dtw_rows(x: Any, t: Any, n: int, band: int, give_up: float, prev: Any, cur: Any) -> float:
+    # `_banded_dtw` on arrays (`prev` and `cur` have room for n + 1 cells)
+    inf = np.inf
+    prev[0] = 0.0
+    for j in range(1, n + 1):
+        prev[j] = inf
+    for i in range(n):
+        xi = x[i]
+        for j in range(n + 1):
+            cur[j] = inf
+        left = inf
+        row_min = inf
+        for j in range(max(0, i - band), min(n, i + band + 1)):
+            diag = prev[j]
+            up = prev[j + 1]
+            step = diag if diag < up else up
+            if left < step:
+                step = left
+            gap = xi - t[j]
+            left = (gap if gap >= 0.0 else -gap) + step
+            cur[j + 1] = left
+            if left < row_min:
+                row_min = left
+        if row_min > give_up:
+            return inf
+        prev, cur = cur, prev
+    return prev[n]
+
+
+def _escalate(scores: Any, n: int, ints: Any, floats: Any, table: Any) -> tuple[float, int]:
+    # `_escalation` after its pre-check (the kernel's `rising`), on the score row and the
+    # config's `_shape_table`: the same float operations in the same order, and candidates
+    # tried in the order of Python's stable descending sort; returns (escalation, index of
+    # the shape in `config.shapes`, or -1 for none)
+    rise_start = floats[12]
+    rise_full = floats[13]
+    tolerance = floats[14]
+    floor = floats[15]
+    band = ints[8]
+    shortest = ints[9]
+    spans = ints.shape[0] - _KERNEL_INTS
+    shapes = table.shape[1]
+    width = table.shape[3]
+    scaled = np.empty((spans, width), dtype=np.float64)
+    ceilings = np.empty(spans * shapes, dtype=np.float64)
+    gates = np.empty(spans * shapes, dtype=np.float64)
+    rows = np.empty(spans * shapes, dtype=np.int64)
+    lengths = np.empty(spans * shapes, dtype=np.int64)
+    kinds = np.empty(spans * shapes, dtype=np.int64)
+    count = 0
+    previous = -1
+    for row in range(spans):
+        length = min(ints[_KERNEL_INTS + row], n)
+        if length == previous:  # the sorted set of window lengths
+            continue
+        previous = length
+        if length < shortest:
+            continue
+        start = n - length
+        low = scores[start]
+        high = low
+        for i in range(start + 1, n):
+            if scores[i] < low:
+                low = scores[i]
+            if scores[i] > high:
+                high = scores[i]
+        rise = (min(scores[n - 1], scores[n - 2]) - low) / 10_000
+        if rise <= rise_start:
+            continue
+        gate = (rise - rise_start) / (rise_full - rise_start)
+        if not gate < 1.0:
+            gate = 1.0
+        amplitude = high - low
+        for k in range(length):
+            scaled[row, k] = (scores[start + k] - low) / amplitude
+        at = length - shortest
+        for kind in range(shapes):
+            bound = 0.0
+            for k in range(length):
+                xk = scaled[row, k]
+                upper = table[at, kind, 2, k]
+                if xk > upper:
+                    bound += xk - upper
+                else:
+                    lower = table[at, kind, 1, k]
+                    if xk < lower:
+                        bound += lower - xk
+            ceiling = gate * (1.0 - bound / length / tolerance)
+            if ceiling >= floor:
+                # insert after every candidate with a ceiling at least as high (stable)
+                pos = count
+                while pos > 0 and ceilings[pos - 1] < ceiling:
+                    ceilings[pos] = ceilings[pos - 1]
+                    gates[pos] = gates[pos - 1]
+                    rows[pos] = rows[pos - 1]
+                    lengths[pos] = lengths[pos - 1]
+                    kinds[pos] = kinds[pos - 1]
+                    pos -= 1
+                ceilings[pos] = ceiling
+                gates[pos] = gate
+                rows[pos] = row
+                lengths[pos] = length
+                kinds[pos] = kind
+                count += 1
+    best = floor
+    best_kind = -1
+    prev = np.empty(width + 1, dtype=np.float64)
+    cur = np.empty(width + 1, dtype=np.float64)
+    for c in range(count):
+        if ceilings[c] <= best:
+            break
+        gate = gates[c]
+        length = lengths[c]
+        give_up = (1.0 - best / gate) * tolerance * length
+        values = table[length - shortest, kinds[c], 0]
+        cost = _dtw_rows(scaled[rows[c]], values, length, band, give_up, prev, cur)
+        value = gate * (1.0 - cost / length / tolerance)
+        if value > best:
+            best = value
+            best_kind = kinds[c]
+    if best_kind < 0:
+        return 0.0, -1
+    return best, best_kind
+
+
 def _observe_history(
-    hist: Any, n: int, ts: int, fp: int, score: int, rate: int, ints: Any, floats: Any
-) -> tuple[int, int, int, int, float, float, float, float, bool]:
+    hist: Any,
+    n: int,
+    ts: int,
+    fp: int,
+    score: int,
+    ints: Any,
+    floats: Any,
+    table: Any,
+    hops: Any,
+    n_hops: int,
+    blocks: Any,
+    n_blocks: int,
+    known_rate: int,
+) -> tuple[int, int, int, int, int, int, int, int, float, float, float, float, bool, float, int]:
     # `SessionState._observe_lists` from the insertion to the components, on the history rows
-    # (times, fingerprints as int64 bits, scores) of `hist`, which has room for one more event;
-    # returns (events kept, short-window count, exact and near repeats, burst, repetition,
-    # burstiness, bot timing, whether the escalation DTW must run)
+    # (times, fingerprints as int64 bits, scores) of `hist`, which has room for one more event,
+    # the rate counters (hop, count; dict order) in `hops`, which has room for one more hop,
+    # and the blocks (time, fingerprint bits, variants; list order) in `blocks`; returns
+    # (events kept, hops kept, blocks kept, rate, probing hits, short-window count, exact
+    # and near repeats, burst, repetition, burstiness, bot timing, whether the escalation DTW
+    # must run, and when `ints` says the kernel runs it, its escalation and shape index as
+    # `_escalate` returns them)
     times = hist[0]
     fps = hist[1].view(np.uint64)
     scores = hist[2]
@@ -329,6 +535,56 @@ def _observe_history(
     scores[at] = score
     n += 1
     newest = times[n - 1]
+
+    # `SessionState._count_rate`: the dict becomes columns kept in its insertion order
+    # (n_hops < 0: the caller keeps the counters and the blocks, and counted `known_rate`)
+    first_live = newest // ints[11] - ints[12] + 1
+    hop = ts // ints[11]
+    if n_hops >= 0 and hop >= first_live:
+        at_hop = n_hops
+        for i in range(n_hops):
+            if hops[0, i] == hop:
+                at_hop = i
+                break
+        if at_hop == n_hops:
+            hops[0, n_hops] = hop
+            hops[1, n_hops] = 0
+            n_hops += 1
+        hops[1, at_hop] += 1
+    if n_hops > ints[12]:
+        live = 0
+        for i in range(n_hops):
+            if hops[0, i] >= first_live:
+                hops[0, live] = hops[0, i]
+                hops[1, live] = hops[1, i]
+                live += 1
+        n_hops = live
+    rate = known_rate
+    for i in range(n_hops):
+        if hops[0, i] >= first_live:
+            rate += hops[1, i]
+
+    # `SessionState._probe_hits`, the list becoming columns in its order
+    hits = 0
+    if n_blocks > 0:
+        radius = ints[16] if score >= ints[14] else ints[15]
+        mine = np.uint64(fp)
+        live = 0
+        for i in range(n_blocks):
+            blocked_at = blocks[0, i]
+            until = blocked_at + ints[13]
+            if blocked_at <= ts <= until:
+                if _popcount(np.uint64(blocks[1, i]) ^ mine) <= radius:
+                    blocks[2, i] += 1
+            if until >= newest:
+                blocks[0, live] = blocked_at
+                blocks[1, live] = blocks[1, i]
+                blocks[2, live] = blocks[2, i]
+                if blocks[2, live] > hits:
+                    hits = blocks[2, live]
+                live += 1
+        n_blocks = live
+
     cut = max(n - ints[0], _bisect_left(times, n, newest - ints[1]))
     if cut > 0:
         for i in range(cut, n):
@@ -369,6 +625,10 @@ def _observe_history(
                 low = scores[i]
         last = min(scores[n - 1], scores[n - 2])
         rising = not ((last - low) / 10_000 <= floats[12])
+    escalation = 0.0
+    kind = -1
+    if rising and ints[10] == 1:
+        escalation, kind = _escalate(scores, n, ints, floats, table)
 
     burstiness = 0.0
     bot = 0.0
@@ -386,7 +646,49 @@ def _observe_history(
         if count >= ints[6]:
             cv = sd / mean if mean > 0.0 else 0.0
             bot = _ramp(cv, floats[9], floats[10], floats[11])
-    return n, short, exact, near, burst, repetition, burstiness, bot, rising
+    return (
+        n,
+        n_hops,
+        n_blocks,
+        rate,
+        hits,
+        short,
+        exact,
+        near,
+        burst,
+        repetition,
+        burstiness,
+        bot,
+        rising,
+        escalation,
+        kind,
+    )
+
+
+def _record_block(blocks: Any, n_blocks: int, at: int, fp: int, radius: int, most: int) -> int:
+    # `SessionState.record_outcome` of a block on the block columns (room for one more);
+    # returns the blocks kept
+    mine = np.uint64(fp)
+    for i in range(n_blocks):
+        if _popcount(np.uint64(blocks[1, i]) ^ mine) <= radius:
+            if at > blocks[0, i]:
+                blocks[0, i] = at
+            return n_blocks
+    blocks[0, n_blocks] = at
+    blocks[1, n_blocks] = fp
+    blocks[2, n_blocks] = 0
+    n_blocks += 1
+    if n_blocks > most:
+        oldest = 0  # the first of the earliest, as `min` picks it
+        for i in range(1, n_blocks):
+            if blocks[0, i] < blocks[0, oldest]:
+                oldest = i
+        for i in range(oldest + 1, n_blocks):
+            blocks[0, i - 1] = blocks[0, i]
+            blocks[1, i - 1] = blocks[1, i]
+            blocks[2, i - 1] = blocks[2, i]
+        n_blocks -= 1
+    return n_blocks
 
 
 def _sign_bits(sides: Any) -> int:
@@ -399,15 +701,18 @@ def _sign_bits(sides: Any) -> int:
 
 
 def _compile_kernels() -> tuple[Any, ...]:
-    global _ramp, _popcount, _bisect_left, _bisect_right
+    global _ramp, _popcount, _bisect_left, _bisect_right, _dtw_rows, _escalate
     _ramp = njit(_ramp, inline=True)
     _popcount = njit(_popcount, inline=True)
     _bisect_left = njit(_bisect_left, inline=True)
     _bisect_right = njit(_bisect_right, inline=True)
-    return njit(_observe_history), njit(_sign_bits)
+    _dtw_rows = njit(_dtw_rows)
+    _escalate = njit(_escalate)
+    return njit(_observe_history), njit(_sign_bits), njit(_record_block)
 
 
-#: the numba-compiled `_observe_history` and `_sign_bits` (compiled once, cached on disk)
+#: the numba-compiled `_observe_history`, `_sign_bits` and `_record_block` (compiled once,
+#: cached on disk)
 _kernels = LazyKernels(_compile_kernels)
 
 
@@ -416,6 +721,7 @@ def warm_up() -> None:
     state = SessionState()
     for i in range(3):
         state.observe(TemporalEvent(1_000.0 + i, i, 0.1 * i), DEFAULT_CONFIG)
+    state.record_outcome(2, True, 1_002.0, DEFAULT_CONFIG)  # `_record_block`
     planes = make_hyperplanes(4, 8)
     for dtype in _SIGN_DTYPES:
         vector_simhash(np.ones(4, dtype=dtype), planes)
@@ -439,6 +745,8 @@ class _Derived:
     #: layout), or None when a value is outside the range that path computes exactly in
     kernel_ints: npt.NDArray[np.int64] | None
     kernel_floats: npt.NDArray[np.float64] | None
+    #: `_shape_table` for the compiled escalation (`_NO_TABLE` when the DTW stays in Python)
+    kernel_table: npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -576,10 +884,18 @@ class TemporalConfig:
             no_probing=self.probe_hits(0),
             kernel_ints=None,
             kernel_floats=None,
+            kernel_table=_NO_TABLE,
         )
-        ints, floats = _kernel_parameters(self, derived)
+        ints, floats, table = _kernel_parameters(self, derived)
         object.__setattr__(
-            self, "_derived", replace(derived, kernel_ints=ints, kernel_floats=floats)
+            self,
+            "_derived",
+            replace(
+                derived,
+                kernel_ints=ints,
+                kernel_floats=floats,
+                kernel_table=_NO_TABLE if table is None else table,
+            ),
         )
 
 
@@ -620,19 +936,6 @@ class TemporalFeatures:
 # ---------------------------------------------------------------------------------------------
 # Escalation: banded DTW against the shape library
 # ---------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=512)
-def _template(
-    levels: tuple[float, ...], length: int, band: int
-) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
-    """The shape resampled to `length` turns, with its lower and upper envelope over the band."""
-    src = np.linspace(0.0, 1.0, len(levels))
-    dst = np.linspace(0.0, 1.0, length)
-    values = tuple(float(v) for v in np.interp(dst, src, levels))
-    lower = tuple(min(values[max(0, i - band) : i + band + 1]) for i in range(length))
-    upper = tuple(max(values[max(0, i - band) : i + band + 1]) for i in range(length))
-    return values, lower, upper
 
 
 def _lb_keogh(x: list[float], lower: tuple[float, ...], upper: tuple[float, ...]) -> float:
@@ -728,7 +1031,21 @@ def _escalation(scores: list[int], config: TemporalConfig) -> tuple[float, str]:
 class SessionState:
     """One session's bounded temporal state: recent events, rate counters, recent blocks."""
 
-    __slots__ = ("_blocked", "_fp", "_hist", "_hops", "_n", "_sc", "_ts", "last_seen", "turns")
+    __slots__ = (
+        "_blocked",
+        "_blocks",
+        "_fp",
+        "_hist",
+        "_hops",
+        "_n",
+        "_n_blocks",
+        "_n_rates",
+        "_rates",
+        "_sc",
+        "_ts",
+        "last_seen",
+        "turns",
+    )
 
     def __init__(self) -> None:
         # the history sorted by event time, times in integer ms and scores in 1e-4 so the
@@ -743,6 +1060,17 @@ class SessionState:
         self._sc: list[int] = []
         self._hops: dict[int, int] = {}  # tumbling rate counter: hop index -> prompts
         self._blocked: list[list[int]] = []  # [block time ms, fingerprint, variants seen since]
+        # a session kept in memory has its rate counters and blocks in columns instead, for
+        # the compiled path, in the dict's and the list's order: the first `_n_rates` of
+        # `_rates` (rows: hop, prompts) and the first `_n_blocks` of `_blocks` (rows: block
+        # time, fingerprint as int64 bits, variants), `_hops` and `_blocked` staying empty;
+        # `_rates` is None when they are in `_hops` and `_blocked`: on the list path, and in
+        # a state from `from_dict` (building columns would cost a table round trip more than
+        # the compiled counters save)
+        self._rates: npt.NDArray[np.int64] | None = _NO_HOPS
+        self._n_rates = 0
+        self._blocks: npt.NDArray[np.int64] = _NO_HISTORY
+        self._n_blocks = 0
         self.turns = 0
         self.last_seen: float | None = None  # clock time of the last activity
 
@@ -770,8 +1098,10 @@ class SessionState:
         score_f = float(event.content_score)
         if not (math.isfinite(ts_f) and math.isfinite(score_f)):
             raise DetectorError(f"temporal: non-finite event time or score ({ts_f}, {score_f})")
-        ts = _to_ms(ts_f)
-        score = int(round(min(1.0, max(0.0, score_f)) * _SCORE_UNITS))
+        ts = round(ts_f * 1000.0)  # `_to_ms` (round of a float is already an int)
+        # the score clipped to [0, 1] as `min(1.0, max(0.0, score_f))` clips it
+        clipped = score_f if score_f > 0.0 else 0.0
+        score = round((clipped if clipped < 1.0 else 1.0) * _SCORE_UNITS)
         fp = event.fingerprint & _MASK64
         self.turns += 1
         touched = ts_f if now is None else now
@@ -783,42 +1113,124 @@ class SessionState:
         if hist is None or derived.kernel_ints is None or not -_SAFE_MS <= ts <= _SAFE_MS:
             return self._observe_lists(ts, fp, score, config)
         n = self._n
-        if n == 0:
-            newest = ts
-        else:
-            last = hist.item(0, n - 1)
-            newest = ts if ts > last else last
         if n >= hist.shape[1]:
             grown = np.empty((3, max(n + 1, config.history_size + 1)), dtype=np.int64)
             grown[:, :n] = hist[:, :n]
             self._hist = hist = grown
-        rate = self._count_rate(ts, newest, config)
-        n, short, exact, near, burst, repetition, burstiness, bot, rising = _kernels()[0](
+        rates = self._rates
+        if rates is None:  # the counters stay in `_hops` and `_blocked`
+            return self._observe_python_counters(hist, ts, fp, score, config)
+        n_rates = self._n_rates
+        if n_rates >= rates.shape[1]:
+            wider = np.empty((2, max(8, 2 * n_rates + 1)), dtype=np.int64)
+            wider[:, :n_rates] = rates[:, :n_rates]
+            self._rates = rates = wider
+        (
+            self._n,
+            self._n_rates,
+            self._n_blocks,
+            rate,
+            hits,
+            short,
+            exact,
+            near,
+            burst,
+            repetition,
+            burstiness,
+            bot,
+            rising,
+            escalation,
+            kind,
+        ) = _kernels()[0](
             hist,
             n,
             ts,
             fp - _TWO64 if fp > _INT64_MAX else fp,
             score,
-            rate,
             derived.kernel_ints,
             derived.kernel_floats,
+            derived.kernel_table,
+            rates,
+            n_rates,
+            self._blocks,
+            self._n_blocks,
+            0,
+        )
+        n = self._n
+        probing = config.probe_hits(hits) if hits else derived.no_probing
+        if kind >= 0:
+            shape = config.shapes[kind].name
+            if not shape:  # `_escalation` reports a nameless shape's match as none
+                escalation = 0.0
+        elif rising and derived.kernel_table is _NO_TABLE:
+            escalation, shape = _escalation(hist[2, :n].tolist(), config)
+        else:
+            shape = ""
+        return self._features(
+            rate, burstiness, exact, near, hits, burst, repetition, probing, escalation, bot, shape
+        )
+
+    def _observe_python_counters(
+        self,
+        hist: npt.NDArray[np.int64],
+        ts: int,
+        fp: int,
+        score: int,
+        config: TemporalConfig,
+    ) -> TemporalFeatures:
+        """`observe` on the compiled path with the counters and blocks in `_hops`, `_blocked`."""
+        derived = config._derived
+        n = self._n
+        if n == 0:
+            newest = ts
+        else:
+            last = hist.item(0, n - 1)
+            newest = ts if ts > last else last
+        rate = self._count_rate(ts, newest, config)
+        (
+            n,
+            _,
+            _,
+            _,
+            _,
+            short,
+            exact,
+            near,
+            burst,
+            repetition,
+            burstiness,
+            bot,
+            rising,
+            escalation,
+            kind,
+        ) = _kernels()[0](
+            hist,
+            n,
+            ts,
+            fp - _TWO64 if fp > _INT64_MAX else fp,
+            score,
+            derived.kernel_ints,
+            derived.kernel_floats,
+            derived.kernel_table,
+            _NO_HOPS,
+            -1,
+            _NO_HISTORY,
+            0,
+            rate,
         )
         self._n = n
         hits = self._probe_hits(ts, fp, score, newest, config) if self._blocked else 0
         probing = config.probe_hits(hits) if hits else derived.no_probing
-        if rising:
+        if kind >= 0:
+            shape = config.shapes[kind].name
+            if not shape:  # `_escalation` reports a nameless shape's match as none
+                escalation = 0.0
+        elif rising and derived.kernel_table is _NO_TABLE:
             escalation, shape = _escalation(hist[2, :n].tolist(), config)
         else:
-            escalation, shape = 0.0, ""
+            shape = ""
         return self._features(
-            config,
-            rate,
-            burstiness,
-            exact,
-            near,
-            hits,
-            (burst, repetition, probing, escalation, bot),
-            shape,
+            rate, burstiness, exact, near, hits, burst, repetition, probing, escalation, bot, shape
         )
 
     def _observe_lists(
@@ -863,49 +1275,55 @@ class SessionState:
         bot = config.bot_cv(cv) if cv is not None else 0.0
 
         return self._features(
-            config,
-            rate,
-            burstiness,
-            exact,
-            near,
-            hits,
-            (burst, repetition, probing, escalation, bot),
-            shape,
+            rate, burstiness, exact, near, hits, burst, repetition, probing, escalation, bot, shape
         )
 
     def _features(
         self,
-        config: TemporalConfig,
         rate: int,
         burstiness: float,
         exact: int,
         near: int,
         hits: int,
-        components: tuple[float, float, float, float, float],
+        burst: float,
+        repetition: float,
+        probing: float,
+        escalation: float,
+        bot: float,
         shape: str,
     ) -> TemporalFeatures:
-        burst, repetition, probing, escalation, bot = components
         calm = (1.0 - burst) * (1.0 - repetition) * (1.0 - probing)
         calm = calm * (1.0 - escalation) * (1.0 - bot)
-        flags = tuple(
-            [name for name, value in zip(FLAGS, components, strict=True) if value >= FLAG_LEVEL]
-        )
+        if (
+            burst < FLAG_LEVEL
+            and repetition < FLAG_LEVEL
+            and probing < FLAG_LEVEL
+            and escalation < FLAG_LEVEL
+            and bot < FLAG_LEVEL
+        ):
+            flags: tuple[str, ...] = ()  # the usual case, without building a list
+        else:
+            components = (burst, repetition, probing, escalation, bot)
+            flags = tuple(
+                [name for name, value in zip(FLAGS, components, strict=True) if value >= FLAG_LEVEL]
+            )
+        # positional: the field order of `TemporalFeatures`
         return TemporalFeatures(
-            rate_1m=float(rate),
-            burstiness=burstiness,
-            repeat_exact=exact,
-            repeat_near=near,
-            probing=hits,
-            escalation=escalation,
-            bot_regularity=bot,
-            turns=self.turns,
-            score=1.0 - calm,
-            flags=flags,
-            escalation_shape=shape,
+            float(rate),
+            burstiness,
+            exact,
+            near,
+            hits,
+            escalation,
+            bot,
+            self.turns,
+            1.0 - calm,
+            flags,
+            shape,
         )
 
     def _to_lists(self) -> None:
-        """Move the history to the lists (for good: the list path takes any value)."""
+        """Move the state to the lists (for good: the list path takes any value)."""
         hist = self._hist
         if hist is not None:
             n = self._n
@@ -913,6 +1331,24 @@ class SessionState:
             self._fp = [v & _MASK64 for v in hist[1, :n].tolist()]
             self._sc = hist[2, :n].tolist()
             self._hist = None
+        self._counters_to_python()
+
+    def _counters_to_python(self) -> None:
+        """Move the rate counters and the blocks from the columns to `_hops` and `_blocked`."""
+        rates = self._rates
+        if rates is not None:
+            k = self._n_rates
+            self._hops = dict(zip(rates[0, :k].tolist(), rates[1, :k].tolist(), strict=True))
+            self._blocked = self._block_rows()
+            self._rates, self._n_rates = None, 0
+            self._blocks, self._n_blocks = _NO_HISTORY, 0
+
+    def _block_rows(self) -> list[list[int]]:
+        """The block columns as `_blocked` holds them."""
+        rows: list[list[int]] = self._blocks[:, : self._n_blocks].T.tolist()
+        for row in rows:
+            row[1] &= _MASK64
+        return rows
 
     def _set_history(self, times: list[int], fps: list[int], scores: list[int]) -> None:
         """Take a history (sorted by time), as arrays when the compiled path can use them."""
@@ -943,6 +1379,26 @@ class SessionState:
         cfg = DEFAULT_CONFIG if config is None else config
         at = _to_ms(ts)
         fp = fingerprint & _MASK64
+        if self._rates is not None:
+            radius = cfg.probe_hamming_suspicious
+            most = cfg.max_blocked
+            if (
+                -_SAFE_MS <= at <= _SAFE_MS
+                and type(radius) is int
+                and type(most) is int
+                and most <= _SAFE_MS
+            ):
+                blocks = self._blocks
+                m = self._n_blocks
+                if m >= blocks.shape[1]:
+                    wider = np.empty((3, max(m + 1, min(most, 64) + 1)), dtype=np.int64)
+                    wider[:, :m] = blocks[:, :m]
+                    self._blocks = blocks = wider
+                self._n_blocks = _kernels()[2](
+                    blocks, m, at, fp - _TWO64 if fp > _INT64_MAX else fp, radius, most
+                )
+                return
+            self._counters_to_python()
         for entry in self._blocked:
             # a blocked variant of a prompt blocked before extends that block's probing window
             if (entry[1] ^ fp).bit_count() <= cfg.probe_hamming_suspicious:
@@ -1041,14 +1497,22 @@ class SessionState:
             t0 = times[0] if times else 0
             packed = struct.pack(f"<{len(self._fp)}Q", *self._fp)
             scores = list(self._sc)
+        rates = self._rates
+        if rates is not None:
+            hops = rates[:, : self._n_rates].T.tolist()
+            hops.sort()  # by hop: the hops are distinct
+            blocked = self._block_rows()
+        else:
+            hops = [[k, v] for k, v in sorted(self._hops.items())]
+            blocked = [list(entry) for entry in self._blocked]
         return {
             "v": _STATE_VERSION,
             "t0": t0,
             "dt": deltas,
             "fp": base64.b64encode(packed).decode("ascii"),
             "sc": scores,
-            "hops": [[k, v] for k, v in sorted(self._hops.items())],
-            "blk": [list(entry) for entry in self._blocked],
+            "hops": hops,
+            "blk": blocked,
             "turns": self.turns,
             "seen": self.last_seen,
         }
@@ -1074,6 +1538,7 @@ class SessionState:
                 raise ValueError("history columns differ in length")
             state = cls()
             state._set_history(times, fps, scores)
+            state._rates = None  # the counters and blocks in `_hops` and `_blocked`
             state._hops = {int(k): int(v) for k, v in d["hops"]}
             state._blocked = [[int(a), int(f) & _MASK64, int(h)] for a, f, h in d["blk"]]
             state.turns = int(d["turns"])

@@ -15,6 +15,7 @@ import pytest
 from app.errors import ConfigError, DetectorError
 from app.temporal import (
     DEFAULT_CONFIG,
+    DEFAULT_SHAPES,
     FLAGS,
     AttackShape,
     Ramp,
@@ -781,6 +782,111 @@ def test_compiled_path_matches_the_list_path(config: TemporalConfig, seed: int) 
         if i % 9 == 8:  # through the table form, as a worker does
             compiled = SessionState.from_dict(orjson.loads(orjson.dumps(compiled.to_dict())))
     assert compiled._hist is not None  # it stayed on the compiled path
+
+
+def _rising_session(seed: int, n: int) -> list[TemporalEvent]:
+    """Score sequences that keep rising (ramps, steps, coarse levels with ties)."""
+    rng = random.Random(seed)
+    ts = T0 + rng.uniform(0.0, 1e4)
+    mode = seed % 3
+    events = []
+    for i in range(n):
+        ts += rng.expovariate(1 / 20.0)
+        if mode == 0:
+            score = (i % rng.randint(4, 14)) / 10 + rng.gauss(0.0, 0.05)
+        elif mode == 1:
+            score = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0, 0.33, 0.67])
+        else:
+            score = rng.choice([0.0, 0.0, 0.1, 0.6, 1.0])
+        events.append(TemporalEvent(round(ts, 3), rng.getrandbits(64), score))
+    return events
+
+
+_TIED_SHAPES = (
+    *DEFAULT_SHAPES,
+    AttackShape("crescendo_again", DEFAULT_SHAPES[0].levels),  # ties: the first one wins
+    AttackShape("", DEFAULT_SHAPES[1].levels),  # a nameless match counts as none
+)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        DEFAULT_CONFIG,
+        TemporalConfig(escalation_spans=(3, 4, 6, 12, 30), escalation_band=2, escalation_floor=0.0),
+        TemporalConfig(escalation_spans=(5, 5, 9), escalation_band=0, shapes=_TIED_SHAPES),
+        TemporalConfig(escalation_rise=(0.0, 1.0), escalation_floor=0.0, shapes=_TIED_SHAPES),
+        TemporalConfig(history_size=40, escalation_spans=(7, 50), escalation_tolerance=0.5),
+        # too many template values for the compiled table: the DTW stays in Python
+        TemporalConfig(history_size=2000, escalation_spans=(3, 2000)),
+    ],
+)
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_escalation_matches_the_list_path(config: TemporalConfig, seed: int) -> None:
+    matched = 0
+    for session in range(3):  # one session of each kind
+        compiled, lists = SessionState(), SessionState()
+        lists._to_lists()
+        for event in _rising_session(3 * seed + session, 80):
+            a, b = compiled.observe(event, config), lists.observe(event, config)
+            assert a == b and type(a.escalation) is type(b.escalation)
+            matched += a.escalation > 0.0
+        assert compiled._hist is not None
+    assert matched > 0
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        DEFAULT_CONFIG,
+        TemporalConfig(max_blocked=2, rate_hop_s=7.0, rate_window_s=30.0),
+        TemporalConfig(max_blocked=1, probe_window_s=20.0, probe_hamming=40),
+    ],
+)
+@pytest.mark.parametrize("start", [-1e9, 0.0, T0])
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_counters_and_blocks_match_the_list_path(
+    config: TemporalConfig, start: float, seed: int
+) -> None:
+    rng = random.Random(seed)
+    base = [rng.getrandbits(64) for _ in range(3)]
+    compiled, lists = SessionState(), SessionState()
+    lists._to_lists()
+    ts = start
+    for i in range(150):
+        ts += rng.choice([0.0, 0.5, 3.0, 11.0, 40.0, -30.0])  # ties, bursts, late events
+        near = rng.random() < 0.6
+        fp = rng.choice(base) ^ (1 << rng.randrange(64)) if near else rng.getrandbits(64)
+        event = TemporalEvent(ts, fp, rng.random())
+        assert compiled.observe(event, config) == lists.observe(event, config)
+        # blocks at equal times (eviction ties), late, and under the default config
+        at = ts - rng.choice([0.0, 0.0, 5.0])
+        outcome_config = None if i % 5 == 0 else config
+        blocked = rng.random() < 0.5
+        compiled.record_outcome(fp, blocked, at, outcome_config)
+        lists.record_outcome(fp, blocked, at, outcome_config)
+        assert json.dumps(compiled.to_dict()) == json.dumps(lists.to_dict())
+        if seed % 2 and i % 25 == 24:  # a table state holding more blocks than max_blocked
+            state = compiled.to_dict()
+            extra = [[round(ts * 1000) - 1000 * k, rng.getrandbits(64), k % 3] for k in range(9)]
+            state["blk"] = [*state["blk"], *extra]
+            compiled = SessionState.from_dict(json.loads(json.dumps(state)))
+            lists = SessionState.from_dict(json.loads(json.dumps(state)))
+            lists._to_lists()
+    assert compiled._hist is not None
+    # a session kept in memory counts in the kernel; one from the table in Python
+    assert (compiled._rates is None) == bool(seed % 2)
+
+
+def test_an_outcome_outside_the_compiled_range_moves_the_blocks_to_python() -> None:
+    state = SessionState()
+    state.observe(TemporalEvent(T0, 5, 0.9), DEFAULT_CONFIG)
+    state.record_outcome(5, True, T0, DEFAULT_CONFIG)
+    far = ~5 & ((1 << 64) - 1)  # another prompt: its own block
+    state.record_outcome(far, True, 1e14, DEFAULT_CONFIG)
+    assert state._rates is None and state._hist is not None  # the history stays compiled
+    assert state.to_dict()["blk"] == [[round(T0 * 1000), 5, 0], [10**17, far, 0]]
+    assert state.observe(TemporalEvent(T0 + 1, 5, 0.9), DEFAULT_CONFIG).probing == 1
 
 
 @pytest.mark.parametrize(
