@@ -23,9 +23,11 @@ Everything is bounded: input size (`max_chars`, head and tail kept), number
 and size of views, candidates and decoded bytes, depth. Regexes are linear (no
 nested quantifiers over overlapping classes; delimited scans exclude their
 delimiter; bounded repetitions); multi-character delimiters are found with
-`str.find`. Cheap gates (a `bytes.translate` into character classes and a few
-substring tests) decide which scans run at all, because per-character regex
-scanning is what costs time in CPython.
+`str.find`. Cheap gates (a `bytes.translate` into character classes, read by
+small numba kernels, and a few substring tests) decide which scans run at all and
+where, because per-character regex scanning is what costs time in CPython; every
+gate only skips work that provably finds nothing, so results are those of the
+plain scans.
 """
 
 from __future__ import annotations
@@ -256,6 +258,7 @@ _BIDI_SUSPICIOUS = re.compile(
 # silently; C0 controls and DEL inside prose are not typed by people
 _C0_CONTROL = re.compile("[\x00-\x08\x0e-\x1b\x7f]")
 _TAG_RUN = re.compile("[\U000e0020-\U000e007e]{4,}")
+_ZW_CHAR = re.compile(f"[{_ZW_CLASS.replace(chr(0xAD), '')}]")
 _VS_RUN = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{8,}")
 _FULLWIDTH_RUN = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]{4,}")
 # mathematical alphanumerics, circled/squared letters, superscript and modifier letters
@@ -389,6 +392,14 @@ _BIGRAM_WINDOW = 4_000
 _DECODED_LETTERS = 6
 
 
+_NOT_LOWER_TO_SPACE = bytes(c if c in _LOWER else 0x20 for c in range(256))
+
+
+def _ascii_words3(data: bytes) -> set[str]:
+    """`set(_ASCII_WORD3.findall(text))` from the UTF-8 of text (a-z runs are ASCII bytes)."""
+    return {t for t in data.translate(_NOT_LOWER_TO_SPACE).decode("ascii").split() if len(t) >= 3}
+
+
 def _rot13_token(token: str) -> str:
     return token.translate(_ROT13)
 
@@ -446,6 +457,7 @@ _SEP_RUNS = {
     "-": re.compile(rf"(?<![^\W\d_]){_L}(?:-{_L})*(?: +{_L}(?:-{_L})*)*"),
     "_": re.compile(rf"(?<![^\W\d_]){_L}(?:_{_L})*(?:(?: +|_{{2,}}){_L}(?:_{_L})*)*"),
 }
+_SEP_CLASSES = _class_table({_LOWER: b"a", b" ._-": b"."})
 _SEP_GAPS = {
     " ": re.compile(r" {2,}|[ \t]*\n[ \t]*"),
     ".": re.compile(r" +"),
@@ -508,6 +520,18 @@ class _Prepared:
     hidden: list[tuple[str, str]]  # (transform, text) smuggled in invisible characters
 
 
+@dataclass(frozen=True, slots=True)
+class _Gates:
+    """Which character-class patterns a text holds (`_class_gates`): which scans can find."""
+
+    separated: bool  # "a.a.a.a" in classes: letters split by separators
+    leet: bool  # "0a" or "a0" in classes: digits or leet symbols touching letters
+    charcode: bool  # "00,00" or "00,.00" in classes: comma-separated numbers
+    yaml_keys: int  # "a:" and "A:" in case classes: key-like words before a colon
+    base64_seed: bool  # "aA" or "0A" in case classes
+    hex_run: bool  # one of `_HEX_NEEDLES` in the hex classes
+
+
 @dataclass(slots=True)
 class _Run:
     """Bookkeeping of one `normalize` call: views, fired transforms, remaining budgets."""
@@ -527,6 +551,24 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+#: whitespace of `str.split` that `bytes.split` keeps (ASCII file, group, record, unit separators)
+_STR_ONLY_SPACES = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+
+
+def _canonical(prepared: str) -> str:
+    """`" ".join(_casefold(prepared).split())`, through bytes when that is the same and faster."""
+    if prepared.isascii():
+        raw = prepared.encode("ascii")
+        if not any(space in raw for space in _STR_ONLY_SPACES):
+            return b" ".join(raw.lower().split()).decode("ascii")
+    return " ".join(_casefold(prepared).split())
+
+
+def _non_ascii(text: str) -> str:
+    """The non-ASCII characters of `text`, in order (a short string to gate regex scans)."""
+    return _utf8(text).translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
+
+
 #: the transform a prompt gets when its deepest decoded view decodes once more (`max_depth`)
 DEPTH_LIMIT = "depth_limit"
 #: the most characters NFKC makes of one (U+FDFA, ARABIC LIGATURE SALLALLAHOU ALAYHE WASALLAM)
@@ -544,7 +586,9 @@ def _nfkc_length(text: str) -> int:
     Composition across characters only shortens the text ("e" + U+0301 is one letter); a
     mark that canonical ordering moves may leave a few more letters than estimated.
     """
-    return sum(n * _nfkc_char_length(c) for c, n in Counter(text).items())
+    # ASCII characters are their own NFKC: count the others alone
+    rest = _non_ascii(text)
+    return len(text) - len(rest) + sum(n * _nfkc_char_length(c) for c, n in Counter(rest).items())
 
 
 def _found(pattern: re.Pattern[str], text: str, times: int) -> bool:
@@ -610,6 +654,19 @@ class Normalizer:
         )
         self._decodable_letters = _decodable_letters_kernel()
         self._decodable_letters(b"warm up the kernel", *self._decodable, np.zeros(2, np.int64))
+        self._bloom = _bloom(*self._decodable, _MARKER_HASHES)
+        self._rot13_gates = _KERNELS()[1]
+        self._base64_runs = _KERNELS()[2]
+        self._base64_runs(b"aAbcdefgh", b"bbbbbbbbb", np.zeros(2, np.int64))
+        self._class_gates = _KERNELS()[3]
+        self._sep_regions = _KERNELS()[4]
+        self._sep_regions(b"a b c", 32, np.zeros(4, np.int64))
+        self._leet_tokens = _KERNELS()[5]
+        self._leet_tokens(b"a0a", b"ttt", b"a0a", np.zeros(2, np.int64))
+        self._gates(b"a", b"a", b"a")
+        self._rot13_gates(
+            b"warm up", 7, self._bloom, *self._decodable, _MARKER_HASHES, np.zeros(4, np.int64)
+        )
 
     # ----------------------------------------------------------------- entry point
 
@@ -628,8 +685,7 @@ class Normalizer:
                 text = _head_and_tail(text, max(1, len(text) * self.max_chars // grown - 1))
                 grown = _nfkc_length(text)
         prepared = self._prepare(text)
-        tokens = _casefold(prepared.text).split()
-        canonical = " ".join(tokens)
+        canonical = _canonical(prepared.text)
         run = _Run(
             views=[View(canonical, ())],
             seen={canonical},
@@ -639,7 +695,7 @@ class Normalizer:
         )
         for kind, hidden in prepared.hidden:
             self._emit(run, kind, hidden, (), 0)
-        self._expand(run, prepared.text, canonical, tokens, (), 0, letters=True)
+        self._expand(run, prepared.text, canonical, (), 0, letters=True)
         return NormalizedText(canonical, tuple(run.views), frozenset(run.transforms), truncated)
 
     # ----------------------------------------------------------------- character level
@@ -667,23 +723,33 @@ class Normalizer:
                     fired.add("control")
                 text = _C0_CONTROL.sub("", text)
             return _Prepared(unicodedata.normalize("NFKC", text), fired, hidden)
-        if _FULLWIDTH_RUN.search(text):
+        if _FULLWIDTH_RUN.search(rest) and _FULLWIDTH_RUN.search(text):
             fired.add("fullwidth")
         # a styled word, or styled letters sprinkled over several words ("T\u02b0e ca\u1d57")
-        styled = _STYLED_RUN.search(text) is not None or len(_STYLED_CHAR.findall(rest)) >= 6
+        styled = (
+            _STYLED_RUN.search(rest) is not None and _STYLED_RUN.search(text) is not None
+        ) or len(_STYLED_CHAR.findall(rest)) >= 6
         if styled:
             fired.add("styled")
+        # C0 controls are ASCII: counted in the UTF-8 bytes, where no other character has them
+        controls = len(raw) - len(raw.translate(None, _ASCII_CONTROL_BYTES))
         if _INVISIBLE.search(rest):
-            self._smuggled(text, hidden)
-            if _found(_ZW_BETWEEN_LETTERS, text, _EVIDENCE_FROM):
+            # a run in the text's scanned head is a run in the same head of `rest`
+            head = min(len(text), self.max_view_chars * 2)
+            if _TAG_RUN.search(rest, 0, head) or _VS_RUN.search(rest, 0, head):
+                self._smuggled(text, hidden)
+            # two disjoint matches hold two zero-width characters at least
+            if _found(_ZW_CHAR, rest, _EVIDENCE_FROM) and _found(
+                _ZW_BETWEEN_LETTERS, text, _EVIDENCE_FROM
+            ):
                 fired.add("zero_width")
             if _BIDI_CONTROL.search(rest) and _BIDI_SUSPICIOUS.search(text):
                 fired.add("bidi")
-            if _found(_C0_CONTROL, text, _EVIDENCE_FROM):
+            if controls >= _EVIDENCE_FROM:
                 fired.add("control")
             text = _INVISIBLE.sub("", text)
-        elif _C0_CONTROL.search(text):
-            if _found(_C0_CONTROL, text, _EVIDENCE_FROM):
+        elif controls:
+            if controls >= _EVIDENCE_FROM:
                 fired.add("control")
             text = _C0_CONTROL.sub("", text)
         if _COMBINING.search(rest):
@@ -691,10 +757,12 @@ class Normalizer:
         text = unicodedata.normalize("NFKC", text)
         # NFKC turns some modifier letters into small capitals, folded like typed ones
         if styled or _SCRIPT_GATE.search(rest):
-            if _ALWAYS_GATE.search(text):
+            rest = _non_ascii(text)
+            if _ALWAYS_GATE.search(rest):
                 text = text.translate(_ALWAYS_MAP)
                 fired.add("styled")
-            text, folded = self._fold_homoglyphs(text)
+                rest = _non_ascii(text)
+            text, folded = self._fold_homoglyphs(text, rest)
             if folded:
                 fired.add("homoglyph")
         return _Prepared(text, fired, hidden)
@@ -738,17 +806,25 @@ class Normalizer:
             if len(hidden) >= 4:
                 return
 
-    def _fold_homoglyphs(self, text: str) -> tuple[str, bool]:
-        """Fold look-alike letters without rewriting genuine Cyrillic, Greek or Armenian prose."""
+    def _fold_homoglyphs(self, text: str, rest: str) -> tuple[str, bool]:
+        """Fold look-alike letters without rewriting genuine Cyrillic, Greek or Armenian prose.
+
+        `rest` holds the non-ASCII characters of `text`: the look-alikes and the letters of
+        those scripts are found there, and a mixed pair not before the first look-alike.
+        """
         folded = False
-        if _MIXED_ADJACENT.search(text) is None:
+        present = [c for c in _STRICT if c in rest]
+        if not present:
             return text, folded
-        if _NONCONFUSABLE_SCRIPT.search(text) is None:
+        first = max(0, min(text.find(c) for c in present) - 1)
+        if _MIXED_ADJACENT.search(text, first) is None:
+            return text, folded
+        if _NONCONFUSABLE_SCRIPT.search(rest) is None:
             # Latin text sprinkled with look-alikes and no genuine letter of those scripts
             return text.translate(_FULL_MAP), True
         pieces: list[str] = []
         last = 0
-        for count, m in enumerate(_MIXED_ADJACENT.finditer(text)):
+        for count, m in enumerate(_MIXED_ADJACENT.finditer(text, first)):
             if count >= 4096:
                 break
             if m.start() < last:
@@ -781,14 +857,13 @@ class Normalizer:
         run.transforms.add(kind)
         prepared = self._prepare(raw[: self.max_view_chars])
         run.transforms.update(prepared.fired)
-        tokens = _casefold(prepared.text).split()
-        canonical = " ".join(tokens)
+        canonical = _canonical(prepared.text)
         new_path = (*path, kind)
         self._add_view(run, canonical, new_path)
         if depth + 1 < self.max_depth and len(run.views) < self.max_views:
             for hidden_kind, hidden in prepared.hidden:
                 self._emit(run, hidden_kind, hidden, new_path, depth + 1)
-            self._expand(run, prepared.text, canonical, tokens, new_path, depth + 1, letters=False)
+            self._expand(run, prepared.text, canonical, new_path, depth + 1, letters=False)
         elif depth + 1 >= self.max_depth and self._still_encoded(run, prepared.text, canonical):
             # the deepest view decodes once more: what it hides was not seen (fail closed)
             run.transforms.add(DEPTH_LIMIT)
@@ -797,14 +872,29 @@ class Normalizer:
         """Whether a text at the depth limit holds another decodable layer."""
         raw = _utf8(prepared)
         classes = _utf8(canonical).translate(_CLASSES)
-        return bool(self._decoded(run, prepared, raw, classes, raw.translate(_CASE_CLASSES)))
+        case_classes = raw.translate(_CASE_CLASSES)
+        gates = self._gates(classes, case_classes, raw)
+        return bool(self._decoded(run, prepared, raw, classes, case_classes, gates))
+
+    def _gates(self, classes: bytes, case_classes: bytes, raw: bytes) -> _Gates:
+        """The substring tests that decide which scans run, in one compiled pass."""
+        out = np.zeros(6, dtype=np.int64)
+        self._class_gates(classes, case_classes, raw, _HEX_TABLE, out)
+        separated, leet, charcode, yaml_keys, base64_seed, hex_run = out.tolist()
+        return _Gates(
+            bool(separated),
+            bool(leet),
+            bool(charcode),
+            yaml_keys,
+            bool(base64_seed),
+            bool(hex_run),
+        )
 
     def _expand(
         self,
         run: _Run,
         prepared: str,
         canonical: str,
-        tokens: list[str],
         path: tuple[str, ...],
         depth: int,
         *,
@@ -814,8 +904,10 @@ class Normalizer:
         raw = _utf8(prepared)
         canonical_raw = _utf8(canonical)
         classes = canonical_raw.translate(_CLASSES)
+        case_classes = raw.translate(_CASE_CLASSES)
+        gates = self._gates(classes, case_classes, raw)
         if letters:
-            self._letter_views(run, prepared, canonical_raw, classes, path)
+            self._letter_views(run, prepared, canonical_raw, classes, path, gates)
         found: list[tuple[str, str]] = []
         if b"<" in raw:
             found.extend(self._html_carriers(prepared))
@@ -823,13 +915,12 @@ class Normalizer:
             found.extend(self._markdown_carriers(prepared))
         if b'"' in raw and (b"{" in raw or b"[" in raw):
             found.extend(self._json_carriers(prepared))
-        case_classes = raw.translate(_CASE_CLASSES)
-        if case_classes.count(b"a:") + case_classes.count(b"A:") >= 3 and b"n" in case_classes:
+        if gates.yaml_keys >= 3 and b"n" in case_classes:
             found.extend(self._yaml_carriers(prepared))
         if b"&#" in raw or b"\\" in raw:
             found.extend(self._entity_and_escape_carriers(prepared, raw))
-        found.extend(self._decoded(run, prepared, raw, classes, case_classes))
-        found.extend(self._rot13_or_reversed(canonical, tokens))
+        found.extend(self._decoded(run, prepared, raw, classes, case_classes, gates))
+        found.extend(self._rot13_or_reversed(canonical, canonical_raw))
         for kind, text in found:
             if len(run.views) >= self.max_views:
                 run.transforms.add(kind)
@@ -839,9 +930,15 @@ class Normalizer:
     # ----------------------------------------------------------------- letter level
 
     def _letter_views(
-        self, run: _Run, prepared: str, canonical_raw: bytes, classes: bytes, path: tuple[str, ...]
+        self,
+        run: _Run,
+        prepared: str,
+        canonical_raw: bytes,
+        classes: bytes,
+        path: tuple[str, ...],
+        gates: _Gates,
     ) -> None:
-        if b"a.a.a.a" in classes:
+        if gates.separated:
             separated = self._join_separated(_casefold(prepared))
             if separated is not None:
                 run.transforms.add("separators")
@@ -851,7 +948,7 @@ class Normalizer:
                 if rewritten is not None:
                     run.transforms.add("leet")
                     self._add_view(run, rewritten, (*path, "separators", "leet"))
-        if b"0" in classes and (b"0a" in classes or b"a0" in classes):
+        if gates.leet:
             rewritten = self._deleet(canonical_raw, classes)
             if rewritten is not None:
                 run.transforms.add("leet")
@@ -859,15 +956,13 @@ class Normalizer:
 
     def _join_separated(self, lowered: str) -> str | None:
         """Join letters split by one separator ("i g n o r e", "i.g.n.o.r.e", ...)."""
-        seps = {m.group(1) for m in _SEP_GATE.finditer(lowered, 0, min(len(lowered), 400_000))}
+        seps = self._separators(lowered, min(len(lowered), 400_000))
         text = lowered
         changed = False
         for sep in sorted(seps):
             runs: list[tuple[int, int, list[str]]] = []
             proven = False
-            for count, m in enumerate(_SEP_RUNS[sep].finditer(text)):
-                if count >= 20_000:
-                    break
+            for m in self._sep_runs(text, sep):
                 words = [w.replace(sep, "") for w in _SEP_GAPS[sep].split(m.group())]
                 if max(map(len, words)) < 3:
                     continue
@@ -897,6 +992,55 @@ class Normalizer:
             text = "".join(pieces)
             changed = True
         return " ".join(text.split()) if changed else None
+
+    @staticmethod
+    def _separators(lowered: str, end: int) -> set[str]:
+        """The separators of `_SEP_GATE.finditer(lowered, 0, end)` matches, in one byte scan.
+
+        A match is "letter sep letter sep letter sep letter" in character classes, so it is
+        tried only where those classes are (one byte per character: non-ASCII becomes "?").
+        """
+        classes = lowered[:end].encode("ascii", "replace").translate(_SEP_CLASSES)
+        seps: set[str] = set()
+        pos = classes.find(b"a.a.a.a")
+        for _ in range(64):
+            if pos < 0 or len(seps) == len(_SEP_RUNS):
+                return seps
+            m = _SEP_GATE.match(lowered, pos, end)
+            if m is None:
+                pos = classes.find(b"a.a.a.a", pos + 1)
+            else:
+                seps.add(m.group(1))
+                pos = classes.find(b"a.a.a.a", m.end())
+        if pos < 0 or len(seps) == len(_SEP_RUNS):
+            return seps
+        # many candidates (a long run of separated letters): no match starts before `pos`,
+        # so the regex scan goes on from there
+        for m in _SEP_GATE.finditer(lowered, pos, end):
+            seps.add(m.group(1))
+            if len(seps) == len(_SEP_RUNS):
+                break
+        return seps
+
+    def _sep_runs(self, text: str, sep: str) -> Iterator[re.Match[str]]:
+        """The first 20,000 `_SEP_RUNS[sep]` matches, or at least all that spell 3 letters.
+
+        Below 40,000 characters there are fewer matches than that, and a match lies inside
+        one span free of characters it cannot hold; only spans holding three standalone
+        letters joined by `sep` are scanned (one byte per character, non-ASCII as "?").
+        """
+        pattern = _SEP_RUNS[sep]
+        if len(text) >= 40_000:
+            for count, m in enumerate(pattern.finditer(text)):
+                if count >= 20_000:
+                    return
+                yield m
+            return
+        data = text.encode("ascii", "replace")
+        regions = np.zeros(2 * (len(data) // 5 + 1), dtype=np.int64)
+        count = self._sep_regions(data, ord(sep), regions)
+        for start, end in regions[: 2 * count].reshape(-1, 2).tolist():
+            yield from pattern.finditer(text, start, end)
 
     def _segment(self, letters: str) -> tuple[str, bool]:
         """Split letters into known words ("ignoreall" -> "ignore all"); False if impossible."""
@@ -932,32 +1076,13 @@ class Normalizer:
 
     def _deleet(self, raw: bytes, classes: bytes) -> str | None:
         """Rewrite leetspeak tokens ("1gn0r3" -> "ignore") when they spell known words."""
-        seeds = sorted(
-            pos for needle in (b"a0", b"0a") for pos in _find_all(classes, needle, limit=2048)
-        )
-        if not seeds:
-            return None
-        token_classes = raw.translate(_LEET_TOKEN_CLASSES)
+        # the candidate tokens come from a compiled scan (`_leet_tokens`), in order
+        spans = np.zeros(2 * 4096, dtype=np.int64)
+        count = self._leet_tokens(classes, raw.translate(_LEET_TOKEN_CLASSES), raw, spans)
         replacements: list[tuple[int, int, str]] = []
         hits: set[str] = set()
-        last_end = -1
-        for seed in seeds:
-            if seed < last_end:
-                continue
-            start = token_classes.rfind(b"#", max(0, seed - 48), seed) + 1 or max(0, seed - 48)
-            end = token_classes.find(b"#", seed, seed + 50)
-            end = min(len(raw), seed + 50) if end < 0 else end
-            last_end = end
-            # sigils of code and mentions ("$table", "@entity", "user${x}") are not leetspeak
-            while start < end and raw[start] in b"!|$@":
-                start += 1
-            while end > start and (
-                raw[end - 1] in b"!|" or (raw[end - 1] == 0x24 and raw[end : end + 1] == b"{")
-            ):
-                end -= 1
+        for start, end in spans[: 2 * count].reshape(-1, 2).tolist():
             token = raw[start:end].decode("ascii", "replace")
-            if len(token) < 3 or token.isdigit() or not any(c in _LEET_CHARS for c in token):
-                continue
             if _NUMBER_WITH_SUFFIX.match(token):
                 continue  # "80th", "10am", "3d": a number with a unit or an ordinal
             plain = token.translate(_LEET_PRIMARY)
@@ -987,6 +1112,9 @@ class Normalizer:
 
     def _substantive(self, text: str) -> bool:
         """Whether carried text is worth a view: a few words, not a label or a number."""
+        # casefolding is per character, so a head holds no more letter runs than the whole
+        if len(text) > 64 and len(_LETTER_RUN.findall(text[:64].casefold())) >= 3:
+            return True
         tokens = _LETTER_RUN.findall(text.casefold())
         if len(tokens) >= 3:
             return True
@@ -1052,7 +1180,7 @@ class Normalizer:
 
     def _markdown_carriers(self, text: str) -> list[tuple[str, str]]:
         items: list[str] = []
-        for count, m in enumerate(_MARKDOWN_LINK.finditer(text)):
+        for count, m in enumerate(_markdown_links(text)):
             if count >= 256:
                 break
             # alt text and titles are hidden once rendered; link text is visible, so only a
@@ -1085,11 +1213,27 @@ class Normalizer:
         return self._collect("json_string", strings)
 
     def _yaml_carriers(self, text: str) -> list[tuple[str, str]]:
-        lines = [line for line in text.splitlines()[:5000] if line.strip()]
+        every_line = text.splitlines()[:5000]
+        lines: list[str] = []
+        # most texts fail the structure test below early: stop once the lines that are not
+        # YAML are too many for it to pass, whatever the lines not yet read (for integers,
+        # structural < 0.7 * n is 10 * structural < 7 * n)
+        loose = 0
+        keys: list[str] = []
+        for at, line in enumerate(every_line):
+            if not line.strip():
+                continue
+            lines.append(line)
+            key = _YAML_MAPPING_KEY.match(line)
+            if key is not None:
+                keys.append(key.group(1))  # a mapping key line is a structural line too
+            elif not _YAML_STRUCTURE.match(line):
+                loose += 1
+                if 10 * loose > 3 * (len(lines) + len(every_line) - at - 1):
+                    return []
         if len(lines) < 3:
             return []
-        keys = [m.group(1) for m in map(_YAML_MAPPING_KEY.match, lines) if m]
-        structural = sum(1 for line in lines if _YAML_STRUCTURE.match(line))
+        structural = len(lines) - loose
         # a YAML mapping has distinct keys; "Q: ... A: ..." dialogues and markdown lists
         # of "- Label: text" are not documents
         distinct = len(set(keys))
@@ -1125,7 +1269,9 @@ class Normalizer:
             decoded = html.unescape(window)
             if looks_like_language(decoded, self.words):
                 out.append(("html_entity", decoded))
-        if b"\\" in raw and _ESCAPE_RUN.search(window):
+        # a run starts with "\\u" or "\\x": search from the first one (a slow scan otherwise)
+        escape = min((i for i in (window.find("\\u"), window.find("\\x")) if i >= 0), default=-1)
+        if b"\\" in raw and escape >= 0 and _ESCAPE_RUN.search(window, escape):
             hex_only = True
 
             def unescape(m: re.Match[str]) -> str:
@@ -1147,18 +1293,18 @@ class Normalizer:
     # ----------------------------------------------------------------- decoders
 
     def _decoded(
-        self, run: _Run, text: str, raw: bytes, classes: bytes, case_classes: bytes
+        self, run: _Run, text: str, raw: bytes, classes: bytes, case_classes: bytes, gates: _Gates
     ) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         # base64 of text has an upper-case letter right after a lower-case letter or a digit
-        if b"aA" in case_classes or b"0A" in case_classes:
+        if gates.base64_seed:
             for candidate, before, after in self._base64_candidates(raw, case_classes):
                 if run.candidate_budget <= 0 or run.decode_budget <= 0:
                     return out
                 decoded = self._try_base64(run, candidate, before, after)
                 if decoded is not None:
                     out.append(("base64", decoded))
-        if _has_any(raw.translate(_HEX_CLASSES), _HEX_NEEDLES):
+        if gates.hex_run:
             for m in _HEX_RUN.finditer(text):
                 if run.candidate_budget <= 0 or run.decode_budget <= 0:
                     return out
@@ -1170,7 +1316,7 @@ class Normalizer:
             decoded = self._try_url(run, text)
             if decoded is not None:
                 out.append(("url", decoded))
-        if b"00,00" in classes or b"00,.00" in classes:
+        if gates.charcode:
             for m in _CHARCODE_RUN.finditer(text):
                 if run.candidate_budget <= 0 or run.decode_budget <= 0:
                     return out
@@ -1185,20 +1331,10 @@ class Normalizer:
         self, raw: bytes, case_classes: bytes
     ) -> Iterator[tuple[str, bytes, bytes]]:
         """Runs of base64 characters around each lower-upper seed, with their neighbours."""
-        alphabet = raw.translate(_BASE64_CLASSES)
-        seeds = sorted(
-            pos + 1 for needle in (b"aA", b"0A") for pos in _find_all(case_classes, needle, 256)
-        )
-        last_end = -1
-        for seed in seeds:
-            if seed < last_end:
-                continue
-            start = alphabet.rfind(b"#", 0, seed) + 1
-            end = alphabet.find(b"#", seed)
-            end = len(raw) if end < 0 else end
-            last_end = end
-            if end - start < 8:
-                continue  # "ChatGPT", "OpenAI": too short to be a payload
+        # the runs around the seeds come from a compiled scan (`_base64_runs`), seeds in order
+        runs = np.zeros(2 * 512, dtype=np.int64)
+        count = self._base64_runs(case_classes, raw.translate(_BASE64_CLASSES), runs)
+        for start, end in runs[: 2 * count].reshape(-1, 2).tolist():
             padding = 0
             while padding < 2 and raw[end + padding : end + padding + 1] == b"=":
                 padding += 1
@@ -1280,11 +1416,29 @@ class Normalizer:
             return None
         return decoded if _decodes_to_language(decoded, self.words) else None
 
-    def _rot13_or_reversed(self, canonical: str, tokens: list[str]) -> list[tuple[str, str]]:
+    def _rot13_or_reversed(
+        self, canonical: str, canonical_raw: bytes | None = None
+    ) -> list[tuple[str, str]]:
         """rot13 or reversed text: only when decoding turns unknown tokens into common words."""
         out: list[tuple[str, str]] = []
-        if not _ROT13_OR_REVERSED_MARKERS.isdisjoint(tokens):
-            unknown = set(_ASCII_WORD3.findall(canonical, 0, 400_000)) - self.words
+        # one compiled pass over the canonical bytes (its tokens are its space-separated
+        # runs) finds a token hashed like a marker and counts the decodable letters of the
+        # window; a hash is confirmed on the bytes, and a collision falls back to the set test
+        raw = _utf8(canonical) if canonical_raw is None else canonical_raw
+        window = min(len(raw), _BIGRAM_WINDOW)
+        if len(raw) != len(canonical):
+            window = len(_utf8(canonical[:_BIGRAM_WINDOW]))
+        gates = np.zeros(4, dtype=np.int64)
+        self._rot13_gates(raw, window, self._bloom, *self._decodable, _MARKER_HASHES, gates)
+        if gates[2] < 0:
+            marked = False
+        elif raw[gates[2] : gates[3]] in _MARKER_BYTES:
+            marked = True
+        else:
+            marked = not _ROT13_OR_REVERSED_MARKERS.isdisjoint(canonical.split())
+        if marked:
+            head = raw if len(canonical) <= 400_000 else _utf8(canonical[:400_000])
+            unknown = _ascii_words3(head) - self.words
             if len(unknown) >= 3:
                 probe = " ".join(unknown)
                 rot13 = len(self.words.intersection(probe.translate(_ROT13).split()))
@@ -1294,17 +1448,22 @@ class Normalizer:
                 if reverse >= 3 and reverse >= 0.3 * len(unknown):
                     out.append(("reversed", canonical[-self.max_view_chars :][::-1]))
         if len(out) < 2:
-            out.extend(self._short_rot13_or_reversed(canonical, {kind for kind, _ in out}))
+            found = {kind for kind, _ in out}
+            out.extend(self._short_rot13_or_reversed(canonical, found, gates[:2]))
         return out
 
-    def _short_rot13_or_reversed(self, canonical: str, found: set[str]) -> list[tuple[str, str]]:
+    def _short_rot13_or_reversed(
+        self, canonical: str, found: set[str], decodable: npt.NDArray[np.int64] | None = None
+    ) -> list[tuple[str, str]]:
         """A short rot13/reversed payload, maybe after a plain lead: bigram gain and words."""
         window = canonical[:_BIGRAM_WINDOW]
         # exact early exit: the gate below needs, for a kind, unknown tokens that decode to
         # words with >= _DECODED_LETTERS letters; the kernel over-counts those letters (every
         # occurrence, hash matches), so a kind it rules out is ruled out by the gate too
-        decodable = np.zeros(2, dtype=np.int64)
-        self._decodable_letters(_utf8(window), *self._decodable, decodable)
+        # (`decodable`: those counts when the caller's kernel pass has them already)
+        if decodable is None:
+            decodable = np.zeros(2, dtype=np.int64)
+            self._decodable_letters(_utf8(window), *self._decodable, decodable)
         if (decodable[0] < _DECODED_LETTERS or "rot13" in found) and (
             decodable[1] < _DECODED_LETTERS or "reversed" in found
         ):
@@ -1411,7 +1570,88 @@ def _decodable_letters(data, rot13_hashes, reversed_hashes, out):
         i = j
 
 
-_KERNELS = LazyKernels(lambda: (njit(_decodable_letters),))
+def _rot13_gates(data, window, bloom, rot13_hashes, reversed_hashes, marker_hashes, out):
+    # out[0] / out[1]: `_decodable_letters` of data[:window]; out[2] / out[3]: start and end
+    # of the first space-separated token of data whose hash is in the sorted marker table
+    # (-1 if none). bloom has a bit per top _BLOOM_BITS bits of every hash of the three tables:
+    # a clear bit rules a token out without a binary search
+    i = 0
+    while i < window:
+        if data[i] < 97 or data[i] > 122:
+            i += 1
+            continue
+        h = np.uint64(0xCBF29CE484222325)
+        j = i
+        while j < window and 97 <= data[j] <= 122:
+            h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
+            j += 1
+        if j - i >= 3:
+            bit = np.intp(h >> np.uint64(64 - 18))
+            if bloom[bit >> 3] & (1 << (bit & 7)):
+                at = np.searchsorted(rot13_hashes, h)
+                if at < len(rot13_hashes) and rot13_hashes[at] == h:
+                    out[0] += j - i
+                at = np.searchsorted(reversed_hashes, h)
+                if at < len(reversed_hashes) and reversed_hashes[at] == h:
+                    out[1] += j - i
+        i = j
+    out[2] = -1
+    out[3] = -1
+    n = len(data)
+    i = 0
+    while i < n:
+        if data[i] == 32:
+            i += 1
+            continue
+        h = np.uint64(0xCBF29CE484222325)
+        j = i
+        while j < n and data[j] != 32:
+            h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
+            j += 1
+        bit = np.intp(h >> np.uint64(64 - 18))
+        if bloom[bit >> 3] & (1 << (bit & 7)):
+            at = np.searchsorted(marker_hashes, h)
+            if at < len(marker_hashes) and marker_hashes[at] == h:
+                out[2] = i
+                out[3] = j
+                return
+        i = j
+
+
+#: the bloom filter of `_rot13_gates` has 2**_BLOOM_BITS bits (32 KB)
+_BLOOM_BITS = 18
+
+
+def _bloom(*tables: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
+    """A bit per value of the top `_BLOOM_BITS` bits of every hash in `tables`."""
+    bloom = np.zeros(1 << (_BLOOM_BITS - 3), dtype=np.uint8)
+    for table in tables:
+        bits = (table >> np.uint64(64 - _BLOOM_BITS)).astype(np.intp)
+        np.bitwise_or.at(bloom, bits >> 3, (1 << (bits & 7)).astype(np.uint8))
+    return bloom
+
+
+_MARKER_BYTES = frozenset(w.encode() for w in _ROT13_OR_REVERSED_MARKERS)
+# every marker, hashed whole: tokens are hashed whole too (not only their a-z runs)
+_MARKER_HASHES = np.unique(np.array([_token_hash(w) for w in _MARKER_BYTES], dtype=np.uint64))
+
+
+def _build_kernels() -> tuple[Any, ...]:
+    global _ascii_letter, _maybe_letter, _blocks_run  # the helpers inline into _sep_regions
+    _ascii_letter = njit(_ascii_letter, inline=True)
+    _maybe_letter = njit(_maybe_letter, inline=True)
+    _blocks_run = njit(_blocks_run, inline=True)
+    return (
+        njit(_decodable_letters),
+        njit(_rot13_gates),
+        njit(_base64_runs),
+        njit(_class_gates),
+        njit(_sep_regions),
+        njit(_leet_tokens),
+    )
+
+
+_KERNELS = LazyKernels(_build_kernels)
 
 
 def _decodable_letters_kernel() -> Any:
@@ -1419,17 +1659,280 @@ def _decodable_letters_kernel() -> Any:
     return _KERNELS()[0]
 
 
-def _has_any(haystack: bytes, needles: Iterable[bytes]) -> bool:
-    return any(needle in haystack for needle in needles)
+def _base64_runs(case_classes, alphabet, out):
+    # the first 256 seeds of each kind ("aA" and "0A" in case classes: the upper-case letter
+    # is the seed), in order; for each seed past the previous run, the run of base64 classes
+    # ("b" in alphabet) around it; runs of 8 bytes or more go to out as (start, end) pairs.
+    # Returns the number of pairs
+    n = len(case_classes)
+    lower_seeds = 0
+    digit_seeds = 0
+    last_end = -1
+    count = 0
+    for seed in range(1, n):
+        if case_classes[seed] != 65:  # "A"
+            continue
+        before = case_classes[seed - 1]
+        if before == 97:  # "a"
+            if lower_seeds >= 256:
+                continue
+            lower_seeds += 1
+        elif before == 48:  # "0"
+            if digit_seeds >= 256:
+                continue
+            digit_seeds += 1
+        else:
+            continue
+        if seed < last_end:
+            continue
+        start = seed
+        while start > 0 and alphabet[start - 1] != 35:  # "#"
+            start -= 1
+        end = seed
+        while end < n and alphabet[end] != 35:
+            end += 1
+        last_end = end
+        if end - start < 8:
+            continue  # "ChatGPT", "OpenAI": too short to be a payload
+        out[2 * count] = start
+        out[2 * count + 1] = end
+        count += 1
+    return count
 
 
-def _find_all(haystack: bytes, needle: bytes, limit: int) -> Iterator[int]:
-    pos = haystack.find(needle)
-    for _ in range(limit):
-        if pos < 0:
+def _class_gates(classes, case_classes, raw, hex_table, out):
+    # the substring tests of `_Gates` (bytes.find is slow on runs of one class); out holds
+    # separated, leet, charcode, yaml_keys, base64_seed, hex_run
+    n = len(classes)
+    for i in range(n - 1):
+        c = classes[i]
+        d = classes[i + 1]
+        if c == 97:  # "a"
+            if d == 48:  # "a0"
+                out[1] = 1
+            elif (
+                d == 46  # "a.a.a.a"
+                and i + 6 < n
+                and classes[i + 2] == 97
+                and classes[i + 3] == 46
+                and classes[i + 4] == 97
+                and classes[i + 5] == 46
+                and classes[i + 6] == 97
+            ):
+                out[0] = 1
+        elif c == 48:  # "0"
+            if d == 97:  # "0a"
+                out[1] = 1
+            elif d == 48 and i + 4 < n and classes[i + 2] == 44:  # "00,00" or "00,.00"
+                if classes[i + 3] == 48 and classes[i + 4] == 48:
+                    out[2] = 1
+                elif i + 5 < n and classes[i + 3] == 46 and classes[i + 4] == 48:
+                    if classes[i + 5] == 48:
+                        out[2] = 1
+    m = len(case_classes)
+    for i in range(m - 1):
+        c = case_classes[i]
+        d = case_classes[i + 1]
+        if d == 58:  # ":"
+            if c == 97 or c == 65:
+                out[3] += 1
+        elif d == 65 and (c == 97 or c == 48):  # "aA" or "0A"
+            out[4] = 1
+    # hex classes: 16 "h" in a row, or "hh.hh.hh.hh.hh"
+    m = len(raw)
+    streak = 0
+    for i in range(m):
+        if hex_table[raw[i]] == 104:  # "h"
+            streak += 1
+            if streak >= 16:
+                out[5] = 1
+                return
+            if streak >= 2 and i + 12 < m:
+                ok = True
+                for k in range(4):
+                    at = i + 1 + 3 * k
+                    if (
+                        hex_table[raw[at]] != 46
+                        or hex_table[raw[at + 1]] != 104
+                        or hex_table[raw[at + 2]] != 104
+                    ):
+                        ok = False
+                        break
+                if ok:
+                    out[5] = 1
+                    return
+        else:
+            streak = 0
+
+
+_HEX_TABLE = np.frombuffer(_HEX_CLASSES, dtype=np.uint8)
+
+
+def _leet_tokens(classes, token_classes, raw, out):
+    # the first 2048 seeds of each kind ("a0" and "0a" in classes, at the first byte), in
+    # order; for each seed past the previous token, the token of leet classes ("t") around
+    # it within 48 bytes before and 50 from the seed, sigils trimmed ("$table", "@entity",
+    # "user${x}" are code and mentions); tokens of 3 bytes or more, not all digits, holding
+    # a leet character go to out as (start, end) pairs. Returns the number of pairs
+    n = len(classes)
+    size = len(raw)
+    letter_seeds = 0
+    digit_seeds = 0
+    last_end = -1
+    count = 0
+    for seed in range(n - 1):
+        c = classes[seed]
+        d = classes[seed + 1]
+        if c == 97 and d == 48:  # "a0"
+            if letter_seeds >= 2048:
+                continue
+            letter_seeds += 1
+        elif c == 48 and d == 97:  # "0a"
+            if digit_seeds >= 2048:
+                continue
+            digit_seeds += 1
+        else:
+            continue
+        if seed < last_end:
+            continue
+        low = max(0, seed - 48)
+        start = seed
+        while start > low and token_classes[start - 1] != 35:  # "#"
+            start -= 1
+        high = min(size, seed + 50)
+        end = seed
+        while end < high and token_classes[end] != 35:
+            end += 1
+        last_end = end
+        while start < end and (
+            raw[start] == 33 or raw[start] == 124 or raw[start] == 36 or raw[start] == 64
+        ):  # "!|$@"
+            start += 1
+        while end > start and (
+            raw[end - 1] == 33
+            or raw[end - 1] == 124
+            or (raw[end - 1] == 36 and end < size and raw[end] == 123)  # "${"
+        ):
+            end -= 1
+        if end - start < 3:
+            continue
+        digits = True
+        leet = False
+        for k in range(start, end):
+            b = raw[k]
+            if b < 48 or b > 57:
+                digits = False
+            # "0134578@$!|9"
+            if (
+                b == 48
+                or b == 49
+                or b == 51
+                or b == 52
+                or b == 53
+                or b == 55
+                or b == 56
+                or b == 57
+                or b == 64
+                or b == 36
+                or b == 33
+                or b == 124
+            ):
+                leet = True
+        if digits or not leet:
+            continue
+        out[2 * count] = start
+        out[2 * count + 1] = end
+        count += 1
+    return count
+
+
+def _sep_regions(data, sep, out):
+    # data: a text with one byte per character (non-ASCII as "?", maybe a letter). Spans of
+    # characters a `_SEP_RUNS[sep]` match can hold (letters, "?", sep, spaces; tabs and line
+    # breaks for sep " ") that hold "letter sep letter sep letter" with no letter just
+    # before or after; their (start, end) pairs go to out in order. Returns the count
+    n = len(data)
+    count = 0
+    last_end = 0
+    i = 0
+    while i + 4 < n:
+        if (
+            data[i + 1] == sep
+            and data[i + 3] == sep
+            and _maybe_letter(data[i])
+            and _maybe_letter(data[i + 2])
+            and _maybe_letter(data[i + 4])
+            and (i == 0 or not _ascii_letter(data[i - 1]))
+            and (i + 5 >= n or not _ascii_letter(data[i + 5]))
+        ):
+            start = i
+            while start > last_end and not _blocks_run(data[start - 1], sep):
+                start -= 1
+            end = i + 5
+            while end < n and not _blocks_run(data[end], sep):
+                end += 1
+            out[2 * count] = start
+            out[2 * count + 1] = end
+            count += 1
+            last_end = end
+            i = end
+        else:
+            i += 1
+    return count
+
+
+def _ascii_letter(c):
+    return 65 <= c <= 90 or 97 <= c <= 122
+
+
+def _maybe_letter(c):
+    return 65 <= c <= 90 or 97 <= c <= 122 or c == 63  # "?": a non-ASCII character
+
+
+def _blocks_run(c, sep):
+    # a character no `_SEP_RUNS[sep]` match holds
+    if _maybe_letter(c) or c == sep or c == 32:
+        return False
+    return not (sep == 32 and (c == 9 or c == 10))
+
+
+def _markdown_links(text: str) -> Iterator[re.Match[str]]:
+    """`_MARKDOWN_LINK.finditer(text)`, trying only where a match can start.
+
+    A match holds "](" and starts at "[" or "![" on that line (its bracketed text holds no
+    line break), so only those positions of the lines holding "](" are tried, in order;
+    a line with many of them goes back to the regex scan.
+    """
+    pos = 0
+    while True:
+        found = text.find("](", pos)
+        if found < 0:
             return
-        yield pos
-        pos = haystack.find(needle, pos + 1)
+        line_start = max(pos, text.rfind("\n", pos, found) + 1)
+        line_end = text.find("\n", found)
+        line_end = len(text) if line_end < 0 else line_end
+        m: re.Match[str] | None = None
+        bracket = text.find("[", line_start, line_end)
+        tries = 0
+        while bracket >= 0:
+            start = bracket - 1 if bracket > line_start and text[bracket - 1] == "!" else bracket
+            tries += 1
+            if tries > 64:
+                m = _MARKDOWN_LINK.search(text, start)
+                if m is None:
+                    return
+                break
+            m = _MARKDOWN_LINK.match(text, start)
+            if m is None and start < bracket:
+                m = _MARKDOWN_LINK.match(text, bracket)
+            if m is not None:
+                break
+            bracket = text.find("[", bracket + 1, line_end)
+        if m is None:
+            pos = line_end + 1
+            continue
+        yield m
+        pos = m.end()
 
 
 def _isolated(text: str, start: int, end: int) -> bool:

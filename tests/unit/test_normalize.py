@@ -625,6 +625,13 @@ def test_decodable_gate_changes_no_result(normalizer: Normalizer, text: str) -> 
 
     ungated = Normalizer()
     ungated._decodable_letters = never_rule_out
+    counted_gates = ungated._rot13_gates
+
+    def gates_that_never_rule_out(*args) -> None:  # type: ignore[no-untyped-def]
+        counted_gates(*args)  # `normalize` takes the letter counts from this combined pass
+        args[-1][:2] = 10**6
+
+    ungated._rot13_gates = gates_that_never_rule_out
     for found in (set(), {"rot13"}, {"reversed"}):
         expected = ungated._short_rot13_or_reversed(canonical, found)
         assert gated._short_rot13_or_reversed(canonical, found) == expected
