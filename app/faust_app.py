@@ -108,10 +108,11 @@ def create_app(
         from app.core import build_learning
 
         learning = build_learning(settings, pipeline.screener)
-    from app.faust_patches import refuse_gaps
+    from app.faust_patches import fix_recovery_offsets, refuse_gaps
 
     # the topics agents consume: never compacted, so a gap there is a record skipped
     refuse_gaps({settings.topic(name) for name in ("prompts", "verification", "feedback")})
+    fix_recovery_offsets()
     app = faust.App(settings.app_id, **faust_config(settings))
     topics = declare_topics(app, settings)
     tables = declare_tables(app, settings)

@@ -36,6 +36,14 @@ partition is sought back to the record missing until an agent has acknowledged i
    Two-worker soaks hit it in 4 of 16 runs, each time right after a seek-back below. Seeks
    now run on the consumer's thread, between its fetches.
 
+5. **A table partition assigned while a recovery is running.** Faust's recovery builds the
+   start offsets of the changelog partitions it was given, and a partition added by a
+   rebalance in the meantime keeps the placeholder `None`; the recovery then seeks it to
+   `None`, aiokafka raises `ValueError("Offset must be a positive integer")`, the recovery
+   service crashes and the worker stops (1 of 140 worker starts in two-worker soaks). Such a
+   partition now starts as Faust starts one with no offset known: from the beginning of its
+   changelog (`fix_recovery_offsets`).
+
 A record that still is not acknowledged after `REFETCH_ATTEMPTS` seeks is given up with an
 error naming it, and the commit may move past it as Faust's rule has it, only if it is gone
 (retention deleted it before it was read). Otherwise the commit stays below it and the seeks
@@ -51,6 +59,7 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
+from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 
 log = logging.getLogger(__name__)
@@ -69,6 +78,7 @@ _ORIGINAL_NEW_OFFSET = Consumer._new_offset
 _ORIGINAL_ON_REVOKED = Consumer.on_partitions_revoked
 _ORIGINAL_ON_ASSIGNED = Consumer.on_partitions_assigned
 _ORIGINAL_PERFORM_SEEK = Consumer.perform_seek
+_ORIGINAL_SEEK_OFFSETS = Recovery._seek_offsets
 #: seconds a seek may wait for the consumer thread (it runs between fetches)
 SEEK_TIMEOUT_S = 10.0
 _topics_without_gaps: set[str] = set()
@@ -95,6 +105,18 @@ async def _seek_in_consumer_thread(self: Any, partition: Any, offset: int) -> No
     """aiokafka's seek, run by the consumer's own thread (point 4 of the module doc)."""
     thread = self._thread
     await asyncio.wait_for(thread.call_thread(thread.seek, partition, offset), SEEK_TIMEOUT_S)
+
+
+def fix_recovery_offsets() -> None:
+    """Changelog partitions with no start offset are recovered from their start (point 5)."""
+    Recovery._seek_offsets = _seek_offsets  # type: ignore[method-assign]
+
+
+async def _seek_offsets(self: Any, consumer: Any, tps: Any, offsets: Any, title: str) -> None:
+    for tp in tps:
+        if tp in offsets and offsets[tp] is None:
+            offsets[tp] = -1  # Faust's own mark for "no offset known": read from the start
+    await _ORIGINAL_SEEK_OFFSETS(self, consumer, tps, offsets, title)
 
 
 def _unsettle(consumer: Any, tps: Collection[Any]) -> None:

@@ -283,3 +283,36 @@ async def test_a_seek_the_consumer_thread_never_takes_times_out(fast_refetch, mo
         assert consumer._thread.seeks == []
     finally:
         consumer._thread.close()
+
+
+class SeekingConsumer:
+    """The consumer call Faust's recovery makes to seek changelog partitions."""
+
+    def __init__(self) -> None:
+        self.sought: dict = {}
+
+    async def seek_wait(self, offsets) -> None:
+        self.sought.update(offsets)
+
+
+async def test_a_changelog_partition_assigned_during_recovery_is_read_from_its_start() -> None:
+    """A partition a rebalance adds while Faust's recovery runs keeps `None` as its start
+    offset; Faust sought to it and aiokafka's ValueError stopped the worker (a soak)."""
+    from collections import Counter
+
+    from faust.tables.recovery import Recovery
+
+    from app.faust_patches import _ORIGINAL_SEEK_OFFSETS, fix_recovery_offsets
+
+    late, known, unknown = (TP("aimds-session-state-changelog", p) for p in (0, 1, 2))
+    offsets: Counter = Counter({known: 41, unknown: -1})
+    offsets[late] = None  # what `Recovery._add` leaves for a partition it has no offset for
+    faust_alone = SeekingConsumer()
+    await _ORIGINAL_SEEK_OFFSETS(None, faust_alone, {late, known, unknown}, offsets, "standby")
+    assert faust_alone.sought == {late: None, known: 41, unknown: 0}  # None: aiokafka raises
+
+    fix_recovery_offsets()
+    patched = SeekingConsumer()
+    await Recovery._seek_offsets(None, patched, {late, known, unknown}, offsets, "standby")
+    assert patched.sought == {late: 0, known: 41, unknown: 0}
+    assert offsets[late] == -1  # Faust's own "no offset known", as for `unknown`
