@@ -1547,54 +1547,44 @@ def _token_hashes(tokens: Iterable[str]) -> npt.NDArray[np.uint64]:
     return np.unique(np.array([_token_hash(t.encode()) for t in runs], dtype=np.uint64))
 
 
-def _decodable_letters(data, rot13_hashes, reversed_hashes, out):
-    # for each maximal run of a-z bytes of 3 or more (the tokens of _ASCII_WORD3 in the UTF-8
-    # text: other characters are bytes outside a-z), add its length to out[0] / out[1] when
-    # its hash is in the sorted table of rot13 / reversed decodable tokens
-    n = len(data)
+def _count_decodable(data, end, bloom, rot13_hashes, reversed_hashes, out):
+    # for each maximal run of a-z bytes of 3 or more in data[:end] (the tokens of
+    # _ASCII_WORD3 in the UTF-8 text: other characters are bytes outside a-z), add its length
+    # to out[0] / out[1] when its hash is in the sorted table of rot13 / reversed decodable
+    # tokens; bloom (when not empty) has a bit per top _BLOOM_BITS bits of every hash of the
+    # tables: a clear bit rules a token out without a binary search
     i = 0
-    while i < n:
+    while i < end:
         if data[i] < 97 or data[i] > 122:
             i += 1
             continue
         h = np.uint64(0xCBF29CE484222325)
         j = i
-        while j < n and 97 <= data[j] <= 122:
+        while j < end and 97 <= data[j] <= 122:
             h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
             j += 1
         if j - i >= 3:
-            for table, slot in ((rot13_hashes, 0), (reversed_hashes, 1)):
-                at = np.searchsorted(table, h)
-                if at < len(table) and table[at] == h:
-                    out[slot] += j - i
+            bit = np.intp(h >> np.uint64(64 - 18))
+            if len(bloom) == 0 or bloom[bit >> 3] & (1 << (bit & 7)):
+                for table, slot in ((rot13_hashes, 0), (reversed_hashes, 1)):
+                    at = np.searchsorted(table, h)
+                    if at < len(table) and table[at] == h:
+                        out[slot] += j - i
         i = j
+
+
+def _decodable_letters(data, rot13_hashes, reversed_hashes, out):
+    # `_count_decodable` of all of data, without a bloom filter
+    _count_decodable(
+        data, len(data), np.zeros(0, dtype=np.uint8), rot13_hashes, reversed_hashes, out
+    )
 
 
 def _rot13_gates(data, window, bloom, rot13_hashes, reversed_hashes, marker_hashes, out):
     # out[0] / out[1]: `_decodable_letters` of data[:window]; out[2] / out[3]: start and end
     # of the first space-separated token of data whose hash is in the sorted marker table
-    # (-1 if none). bloom has a bit per top _BLOOM_BITS bits of every hash of the three tables:
-    # a clear bit rules a token out without a binary search
-    i = 0
-    while i < window:
-        if data[i] < 97 or data[i] > 122:
-            i += 1
-            continue
-        h = np.uint64(0xCBF29CE484222325)
-        j = i
-        while j < window and 97 <= data[j] <= 122:
-            h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
-            j += 1
-        if j - i >= 3:
-            bit = np.intp(h >> np.uint64(64 - 18))
-            if bloom[bit >> 3] & (1 << (bit & 7)):
-                at = np.searchsorted(rot13_hashes, h)
-                if at < len(rot13_hashes) and rot13_hashes[at] == h:
-                    out[0] += j - i
-                at = np.searchsorted(reversed_hashes, h)
-                if at < len(reversed_hashes) and reversed_hashes[at] == h:
-                    out[1] += j - i
-        i = j
+    # (-1 if none), the bloom filter ruling tokens out as in `_count_decodable`
+    _count_decodable(data, window, bloom, rot13_hashes, reversed_hashes, out)
     out[2] = -1
     out[3] = -1
     n = len(data)
@@ -1637,7 +1627,9 @@ _MARKER_HASHES = np.unique(np.array([_token_hash(w) for w in _MARKER_BYTES], dty
 
 
 def _build_kernels() -> tuple[Any, ...]:
-    global _ascii_letter, _maybe_letter, _blocks_run  # the helpers inline into _sep_regions
+    # the helpers inline into the kernels that call them
+    global _ascii_letter, _maybe_letter, _blocks_run, _count_decodable
+    _count_decodable = njit(_count_decodable, inline=True)
     _ascii_letter = njit(_ascii_letter, inline=True)
     _maybe_letter = njit(_maybe_letter, inline=True)
     _blocks_run = njit(_blocks_run, inline=True)

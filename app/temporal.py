@@ -1118,17 +1118,21 @@ class SessionState:
             grown[:, :n] = hist[:, :n]
             self._hist = hist = grown
         rates = self._rates
-        if rates is None:  # the counters stay in `_hops` and `_blocked`
-            return self._observe_python_counters(hist, ts, fp, score, config)
-        n_rates = self._n_rates
-        if n_rates >= rates.shape[1]:
-            wider = np.empty((2, max(8, 2 * n_rates + 1)), dtype=np.int64)
-            wider[:, :n_rates] = rates[:, :n_rates]
-            self._rates = rates = wider
+        if rates is None:  # the counters stay in `_hops` and `_blocked`, counted here
+            newest = ts if n == 0 else max(ts, hist.item(0, n - 1))
+            known_rate = self._count_rate(ts, newest, config)
+            rates, n_rates, blocks, n_blocks = _NO_HOPS, -1, _NO_HISTORY, 0
+        else:  # the kernel counts them in its columns
+            n_rates = self._n_rates
+            if n_rates >= rates.shape[1]:
+                wider = np.empty((2, max(8, 2 * n_rates + 1)), dtype=np.int64)
+                wider[:, :n_rates] = rates[:, :n_rates]
+                self._rates = rates = wider
+            known_rate, blocks, n_blocks = 0, self._blocks, self._n_blocks
         (
-            self._n,
-            self._n_rates,
-            self._n_blocks,
+            n,
+            n_rates,
+            n_blocks,
             rate,
             hits,
             short,
@@ -1152,74 +1156,15 @@ class SessionState:
             derived.kernel_table,
             rates,
             n_rates,
-            self._blocks,
-            self._n_blocks,
-            0,
-        )
-        n = self._n
-        probing = config.probe_hits(hits) if hits else derived.no_probing
-        if kind >= 0:
-            shape = config.shapes[kind].name
-            if not shape:  # `_escalation` reports a nameless shape's match as none
-                escalation = 0.0
-        elif rising and derived.kernel_table is _NO_TABLE:
-            escalation, shape = _escalation(hist[2, :n].tolist(), config)
-        else:
-            shape = ""
-        return self._features(
-            rate, burstiness, exact, near, hits, burst, repetition, probing, escalation, bot, shape
-        )
-
-    def _observe_python_counters(
-        self,
-        hist: npt.NDArray[np.int64],
-        ts: int,
-        fp: int,
-        score: int,
-        config: TemporalConfig,
-    ) -> TemporalFeatures:
-        """`observe` on the compiled path with the counters and blocks in `_hops`, `_blocked`."""
-        derived = config._derived
-        n = self._n
-        if n == 0:
-            newest = ts
-        else:
-            last = hist.item(0, n - 1)
-            newest = ts if ts > last else last
-        rate = self._count_rate(ts, newest, config)
-        (
-            n,
-            _,
-            _,
-            _,
-            _,
-            short,
-            exact,
-            near,
-            burst,
-            repetition,
-            burstiness,
-            bot,
-            rising,
-            escalation,
-            kind,
-        ) = _kernels()[0](
-            hist,
-            n,
-            ts,
-            fp - _TWO64 if fp > _INT64_MAX else fp,
-            score,
-            derived.kernel_ints,
-            derived.kernel_floats,
-            derived.kernel_table,
-            _NO_HOPS,
-            -1,
-            _NO_HISTORY,
-            0,
-            rate,
+            blocks,
+            n_blocks,
+            known_rate,
         )
         self._n = n
-        hits = self._probe_hits(ts, fp, score, newest, config) if self._blocked else 0
+        if self._rates is None:
+            hits = self._probe_hits(ts, fp, score, newest, config) if self._blocked else 0
+        else:
+            self._n_rates, self._n_blocks = n_rates, n_blocks
         probing = config.probe_hits(hits) if hits else derived.no_probing
         if kind >= 0:
             shape = config.shapes[kind].name
