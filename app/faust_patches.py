@@ -1,4 +1,5 @@
-"""Work-arounds in faust-streaming's consumer: never commit past a record no agent processed.
+"""Work-arounds in faust-streaming: never commit past a record no agent processed (1-3), and
+never stop a worker over a seek (4-5).
 
 Restart loops on a real broker (`perf/restart_soak.py`) traced every prompt lost on a
 graceful restart to one of two places where Faust (0.15.x) commits past a record that was
