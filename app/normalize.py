@@ -647,21 +647,19 @@ class Normalizer:
         )
         self._bigrams = _letter_bigrams(self.words)
         # tokens that are not words but decode to one (rot13 / reversed), as hash tables
-        # for the numba gate of `_short_rot13_or_reversed`
+        # for the numba gate of `_short_rot13_or_reversed` (`_letter_gates`)
         self._decodable = (
             _token_hashes({w.translate(_ROT13) for w in self.words} - self.words),
             _token_hashes({w[::-1] for w in self.words} - self.words),
         )
-        self._decodable_letters = _decodable_letters_kernel()
-        self._decodable_letters(b"warm up the kernel", *self._decodable, np.zeros(2, np.int64))
         self._bloom = _bloom(*self._decodable, _MARKER_HASHES)
-        self._rot13_gates = _KERNELS()[1]
-        self._base64_runs = _KERNELS()[2]
+        self._rot13_gates = _rot13_gates_kernel()
+        self._base64_runs = _KERNELS()[1]
         self._base64_runs(b"aAbcdefgh", b"bbbbbbbbb", np.zeros(2, np.int64))
-        self._class_gates = _KERNELS()[3]
-        self._sep_regions = _KERNELS()[4]
+        self._class_gates = _KERNELS()[2]
+        self._sep_regions = _KERNELS()[3]
         self._sep_regions(b"a b c", 32, np.zeros(4, np.int64))
-        self._leet_tokens = _KERNELS()[5]
+        self._leet_tokens = _KERNELS()[4]
         self._leet_tokens(b"a0a", b"ttt", b"a0a", np.zeros(2, np.int64))
         self._gates(b"a", b"a", b"a")
         self._rot13_gates(
@@ -1416,20 +1414,11 @@ class Normalizer:
             return None
         return decoded if _decodes_to_language(decoded, self.words) else None
 
-    def _rot13_or_reversed(
-        self, canonical: str, canonical_raw: bytes | None = None
-    ) -> list[tuple[str, str]]:
+    def _rot13_or_reversed(self, canonical: str, raw: bytes) -> list[tuple[str, str]]:
         """rot13 or reversed text: only when decoding turns unknown tokens into common words."""
         out: list[tuple[str, str]] = []
-        # one compiled pass over the canonical bytes (its tokens are its space-separated
-        # runs) finds a token hashed like a marker and counts the decodable letters of the
-        # window; a hash is confirmed on the bytes, and a collision falls back to the set test
-        raw = _utf8(canonical) if canonical_raw is None else canonical_raw
-        window = min(len(raw), _BIGRAM_WINDOW)
-        if len(raw) != len(canonical):
-            window = len(_utf8(canonical[:_BIGRAM_WINDOW]))
-        gates = np.zeros(4, dtype=np.int64)
-        self._rot13_gates(raw, window, self._bloom, *self._decodable, _MARKER_HASHES, gates)
+        gates = self._letter_gates(canonical, raw)
+        # a marker's hash is confirmed on the bytes; a collision falls back to the set test
         if gates[2] < 0:
             marked = False
         elif raw[gates[2] : gates[3]] in _MARKER_BYTES:
@@ -1452,18 +1441,28 @@ class Normalizer:
             out.extend(self._short_rot13_or_reversed(canonical, found, gates[:2]))
         return out
 
+    def _letter_gates(self, canonical: str, raw: bytes) -> npt.NDArray[np.int64]:
+        """`_rot13_gates` of the canonical text (`raw`, its UTF-8): the decodable letters of
+        its first `_BIGRAM_WINDOW` characters, and where a token hashed like a marker is.
+
+        One compiled pass; its tokens are the space-separated runs of the canonical text.
+        """
+        window = min(len(raw), _BIGRAM_WINDOW)
+        if len(raw) != len(canonical):
+            window = len(_utf8(canonical[:_BIGRAM_WINDOW]))
+        gates = np.zeros(4, dtype=np.int64)
+        self._rot13_gates(raw, window, self._bloom, *self._decodable, _MARKER_HASHES, gates)
+        return gates
+
     def _short_rot13_or_reversed(
-        self, canonical: str, found: set[str], decodable: npt.NDArray[np.int64] | None = None
+        self, canonical: str, found: set[str], decodable: npt.NDArray[np.int64]
     ) -> list[tuple[str, str]]:
         """A short rot13/reversed payload, maybe after a plain lead: bigram gain and words."""
         window = canonical[:_BIGRAM_WINDOW]
         # exact early exit: the gate below needs, for a kind, unknown tokens that decode to
-        # words with >= _DECODED_LETTERS letters; the kernel over-counts those letters (every
-        # occurrence, hash matches), so a kind it rules out is ruled out by the gate too
-        # (`decodable`: those counts when the caller's kernel pass has them already)
-        if decodable is None:
-            decodable = np.zeros(2, dtype=np.int64)
-            self._decodable_letters(_utf8(window), *self._decodable, decodable)
+        # words with >= _DECODED_LETTERS letters; `decodable` (`_letter_gates`) over-counts
+        # those letters (every occurrence, hash matches), so a kind it rules out is ruled out
+        # by the gate too
         if (decodable[0] < _DECODED_LETTERS or "rot13" in found) and (
             decodable[1] < _DECODED_LETTERS or "reversed" in found
         ):
@@ -1534,7 +1533,7 @@ _FNV_PRIME = 0x100000001B3
 
 
 def _token_hash(token: bytes) -> int:
-    """64-bit FNV-1a of a token's bytes (the same function as `_decodable_letters`'s)."""
+    """64-bit FNV-1a of a token's bytes (the same function as `_rot13_gates`'s)."""
     h = _FNV_OFFSET
     for byte in token:
         h = ((h ^ byte) * _FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
@@ -1547,44 +1546,31 @@ def _token_hashes(tokens: Iterable[str]) -> npt.NDArray[np.uint64]:
     return np.unique(np.array([_token_hash(t.encode()) for t in runs], dtype=np.uint64))
 
 
-def _count_decodable(data, end, bloom, rot13_hashes, reversed_hashes, out):
-    # for each maximal run of a-z bytes of 3 or more in data[:end] (the tokens of
-    # _ASCII_WORD3 in the UTF-8 text: other characters are bytes outside a-z), add its length
-    # to out[0] / out[1] when its hash is in the sorted table of rot13 / reversed decodable
-    # tokens; bloom (when not empty) has a bit per top _BLOOM_BITS bits of every hash of the
-    # tables: a clear bit rules a token out without a binary search
+def _rot13_gates(data, window, bloom, rot13_hashes, reversed_hashes, marker_hashes, out):
+    # out[0] / out[1]: for each maximal run of a-z bytes of 3 or more in data[:window] (the
+    # tokens of _ASCII_WORD3 in the UTF-8 text: other characters are bytes outside a-z), its
+    # length added when its hash is in the sorted table of rot13 / reversed decodable tokens;
+    # out[2] / out[3]: start and end of the first space-separated token of data whose hash is
+    # in the sorted marker table (-1 if none). bloom has a bit per top _BLOOM_BITS bits of
+    # every hash of the three tables: a clear bit rules a token out without a binary search
     i = 0
-    while i < end:
+    while i < window:
         if data[i] < 97 or data[i] > 122:
             i += 1
             continue
         h = np.uint64(0xCBF29CE484222325)
         j = i
-        while j < end and 97 <= data[j] <= 122:
+        while j < window and 97 <= data[j] <= 122:
             h = (h ^ np.uint64(data[j])) * np.uint64(0x100000001B3)
             j += 1
         if j - i >= 3:
             bit = np.intp(h >> np.uint64(64 - 18))
-            if len(bloom) == 0 or bloom[bit >> 3] & (1 << (bit & 7)):
+            if bloom[bit >> 3] & (1 << (bit & 7)):
                 for table, slot in ((rot13_hashes, 0), (reversed_hashes, 1)):
                     at = np.searchsorted(table, h)
                     if at < len(table) and table[at] == h:
                         out[slot] += j - i
         i = j
-
-
-def _decodable_letters(data, rot13_hashes, reversed_hashes, out):
-    # `_count_decodable` of all of data, without a bloom filter
-    _count_decodable(
-        data, len(data), np.zeros(0, dtype=np.uint8), rot13_hashes, reversed_hashes, out
-    )
-
-
-def _rot13_gates(data, window, bloom, rot13_hashes, reversed_hashes, marker_hashes, out):
-    # out[0] / out[1]: `_decodable_letters` of data[:window]; out[2] / out[3]: start and end
-    # of the first space-separated token of data whose hash is in the sorted marker table
-    # (-1 if none), the bloom filter ruling tokens out as in `_count_decodable`
-    _count_decodable(data, window, bloom, rot13_hashes, reversed_hashes, out)
     out[2] = -1
     out[3] = -1
     n = len(data)
@@ -1627,14 +1613,11 @@ _MARKER_HASHES = np.unique(np.array([_token_hash(w) for w in _MARKER_BYTES], dty
 
 
 def _build_kernels() -> tuple[Any, ...]:
-    # the helpers inline into the kernels that call them
-    global _ascii_letter, _maybe_letter, _blocks_run, _count_decodable
-    _count_decodable = njit(_count_decodable, inline=True)
+    global _ascii_letter, _maybe_letter, _blocks_run  # the helpers inline into _sep_regions
     _ascii_letter = njit(_ascii_letter, inline=True)
     _maybe_letter = njit(_maybe_letter, inline=True)
     _blocks_run = njit(_blocks_run, inline=True)
     return (
-        njit(_decodable_letters),
         njit(_rot13_gates),
         njit(_base64_runs),
         njit(_class_gates),
@@ -1646,8 +1629,8 @@ def _build_kernels() -> tuple[Any, ...]:
 _KERNELS = LazyKernels(_build_kernels)
 
 
-def _decodable_letters_kernel() -> Any:
-    """`_decodable_letters` compiled with numba (once per process, cached on disk)."""
+def _rot13_gates_kernel() -> Any:
+    """`_rot13_gates` compiled with numba (once per process, cached on disk)."""
     return _KERNELS()[0]
 
 

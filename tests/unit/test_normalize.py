@@ -617,24 +617,24 @@ def test_carried_strings_of_similar_size_stay_one_view() -> None:
 )
 def test_decodable_gate_changes_no_result(normalizer: Normalizer, text: str) -> None:
     """The numba gate of `_short_rot13_or_reversed` only skips work the full test rejects."""
+    import numpy as np
+
     canonical = normalizer.normalize(text).canonical
     gated = Normalizer()
-
-    def never_rule_out(data, rot13, reversed_, out) -> None:  # type: ignore[no-untyped-def]
-        out[:] = 10**6
+    counts = gated._letter_gates(canonical, canonical.encode("utf-8", "surrogatepass"))[:2]
+    never_rule_out = np.full(2, 10**6, dtype=np.int64)
+    for found in (set(), {"rot13"}, {"reversed"}):
+        expected = gated._short_rot13_or_reversed(canonical, found, never_rule_out)
+        assert gated._short_rot13_or_reversed(canonical, found, counts) == expected
 
     ungated = Normalizer()
-    ungated._decodable_letters = never_rule_out
     counted_gates = ungated._rot13_gates
 
     def gates_that_never_rule_out(*args) -> None:  # type: ignore[no-untyped-def]
-        counted_gates(*args)  # `normalize` takes the letter counts from this combined pass
+        counted_gates(*args)  # the marker search stays; no letter count rules a kind out
         args[-1][:2] = 10**6
 
     ungated._rot13_gates = gates_that_never_rule_out
-    for found in (set(), {"rot13"}, {"reversed"}):
-        expected = ungated._short_rot13_or_reversed(canonical, found)
-        assert gated._short_rot13_or_reversed(canonical, found) == expected
     assert gated.normalize(text) == ungated.normalize(text)
 
 
@@ -649,10 +649,11 @@ def test_decodable_gate_changes_no_result(normalizer: Normalizer, text: str) -> 
 def test_decodable_kernel_counts_the_regex_tokens(text: str, tokens: list[str]) -> None:
     import numpy as np
 
-    from app.normalize import _ASCII_WORD3, _decodable_letters_kernel, _token_hashes
+    from app.normalize import _ASCII_WORD3, _bloom, _rot13_gates_kernel, _token_hashes
 
     assert _ASCII_WORD3.findall(text) == tokens
-    table = _token_hashes(tokens)
-    out = np.zeros(2, dtype=np.int64)
-    _decodable_letters_kernel()(text.encode(), table, _token_hashes(["zzzz"]), out)
-    assert out.tolist() == [sum(map(len, tokens)), 0]
+    table, other, markers = _token_hashes(tokens), _token_hashes(["zzzz"]), _token_hashes([])
+    data = text.encode()
+    out = np.zeros(4, dtype=np.int64)
+    _rot13_gates_kernel()(data, len(data), _bloom(table, other), table, other, markers, out)
+    assert out.tolist() == [sum(map(len, tokens)), 0, -1, -1]
