@@ -660,7 +660,7 @@ class Normalizer:
         self._sep_regions = _KERNELS()[3]
         self._sep_regions(b"a b c", 32, np.zeros(4, np.int64))
         self._leet_tokens = _KERNELS()[4]
-        self._leet_tokens(b"a0a", b"ttt", b"a0a", np.zeros(2, np.int64))
+        self._leet_tokens(b"a0a", b"ttt", b"a0a", _LEET_BYTES, np.zeros(2, np.int64))
         self._gates(b"a", b"a", b"a")
         self._rot13_gates(
             b"warm up", 7, self._bloom, *self._decodable, _MARKER_HASHES, np.zeros(4, np.int64)
@@ -1076,7 +1076,9 @@ class Normalizer:
         """Rewrite leetspeak tokens ("1gn0r3" -> "ignore") when they spell known words."""
         # the candidate tokens come from a compiled scan (`_leet_tokens`), in order
         spans = np.zeros(2 * 4096, dtype=np.int64)
-        count = self._leet_tokens(classes, raw.translate(_LEET_TOKEN_CLASSES), raw, spans)
+        count = self._leet_tokens(
+            classes, raw.translate(_LEET_TOKEN_CLASSES), raw, _LEET_BYTES, spans
+        )
         replacements: list[tuple[int, int, str]] = []
         hits: set[str] = set()
         for start, end in spans[: 2 * count].reshape(-1, 2).tolist():
@@ -1743,12 +1745,18 @@ def _class_gates(classes, case_classes, raw, hex_table, out):
 _HEX_TABLE = np.frombuffer(_HEX_CLASSES, dtype=np.uint8)
 
 
-def _leet_tokens(classes, token_classes, raw, out):
+#: the bytes of `_LEET_CHARS`, for `_leet_tokens`
+_LEET_BYTES = np.zeros(256, dtype=np.bool_)
+_LEET_BYTES[[ord(c) for c in _LEET_CHARS]] = True
+
+
+def _leet_tokens(classes, token_classes, raw, leet_bytes, out):
     # the first 2048 seeds of each kind ("a0" and "0a" in classes, at the first byte), in
     # order; for each seed past the previous token, the token of leet classes ("t") around
     # it within 48 bytes before and 50 from the seed, sigils trimmed ("$table", "@entity",
     # "user${x}" are code and mentions); tokens of 3 bytes or more, not all digits, holding
-    # a leet character go to out as (start, end) pairs. Returns the number of pairs
+    # a leet character (`leet_bytes`) go to out as (start, end) pairs. Returns the number of
+    # pairs
     n = len(classes)
     size = len(raw)
     letter_seeds = 0
@@ -1797,21 +1805,7 @@ def _leet_tokens(classes, token_classes, raw, out):
             b = raw[k]
             if b < 48 or b > 57:
                 digits = False
-            # "0134578@$!|9"
-            if (
-                b == 48
-                or b == 49
-                or b == 51
-                or b == 52
-                or b == 53
-                or b == 55
-                or b == 56
-                or b == 57
-                or b == 64
-                or b == 36
-                or b == 33
-                or b == 124
-            ):
+            if leet_bytes[b]:
                 leet = True
         if digits or not leet:
             continue
