@@ -665,6 +665,13 @@ def _observe_history(
     )
 
 
+def _widened(columns: npt.NDArray[np.int64], used: int, width: int) -> npt.NDArray[np.int64]:
+    """A copy of the int64 `columns` with room for `width` columns, its first `used` kept."""
+    wider = np.empty((columns.shape[0], width), dtype=np.int64)
+    wider[:, :used] = columns[:, :used]
+    return wider
+
+
 def _record_block(blocks: Any, n_blocks: int, at: int, fp: int, radius: int, most: int) -> int:
     # `SessionState.record_outcome` of a block on the block columns (room for one more);
     # returns the blocks kept
@@ -1114,9 +1121,7 @@ class SessionState:
             return self._observe_lists(ts, fp, score, config)
         n = self._n
         if n >= hist.shape[1]:
-            grown = np.empty((3, max(n + 1, config.history_size + 1)), dtype=np.int64)
-            grown[:, :n] = hist[:, :n]
-            self._hist = hist = grown
+            self._hist = hist = _widened(hist, n, max(n + 1, config.history_size + 1))
         rates = self._rates
         if rates is None:  # the counters stay in `_hops` and `_blocked`, counted here
             newest = ts if n == 0 else max(ts, hist.item(0, n - 1))
@@ -1125,9 +1130,7 @@ class SessionState:
         else:  # the kernel counts them in its columns
             n_rates = self._n_rates
             if n_rates >= rates.shape[1]:
-                wider = np.empty((2, max(8, 2 * n_rates + 1)), dtype=np.int64)
-                wider[:, :n_rates] = rates[:, :n_rates]
-                self._rates = rates = wider
+                self._rates = rates = _widened(rates, n_rates, max(8, 2 * n_rates + 1))
             known_rate, blocks, n_blocks = 0, self._blocks, self._n_blocks
         (
             n,
@@ -1336,9 +1339,7 @@ class SessionState:
                 blocks = self._blocks
                 m = self._n_blocks
                 if m >= blocks.shape[1]:
-                    wider = np.empty((3, max(m + 1, min(most, 64) + 1)), dtype=np.int64)
-                    wider[:, :m] = blocks[:, :m]
-                    self._blocks = blocks = wider
+                    self._blocks = blocks = _widened(blocks, m, max(m + 1, min(most, 64) + 1))
                 self._n_blocks = _kernels()[2](
                     blocks, m, at, fp - _TWO64 if fp > _INT64_MAX else fp, radius, most
                 )
