@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from perf.bench_screen import BUCKETS
+
 HERE = Path(__file__).resolve().parents[1]
-BUCKETS = [(0, 128), (128, 512), (512, 2048), (2048, 8192), (8192, 10**9)]
 
 ROUND = """
 import json, sys
