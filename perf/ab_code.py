@@ -3,11 +3,11 @@
     git worktree add /tmp/before <commit>      # or any checkout of the older code
     python -m perf.ab_code /tmp/before [--rounds 14] [--n 3000]
 
-Each round screens the same dev prompts once with the older checkout and once with this one,
-each in a fresh process (both import their own `app/`; the model is each checkout's own, so
-compare versions that ship the same model). This machine's speed drifts by tens of percent
-over minutes, so the table gives the median of the per-round ratios of adjacent runs, not a
-ratio of two far-apart runs.
+Each round screens the same dev prompts once with the older checkout and once with this one
+(which goes first alternates), each in a fresh process (both import their own `app/`; the
+model is each checkout's own, so compare versions that ship the same model). This machine's
+speed drifts by tens of percent over minutes, so the table gives the median of the per-round
+ratios of adjacent runs, not a ratio of two far-apart runs.
 """
 
 from __future__ import annotations
@@ -69,9 +69,10 @@ def main() -> None:
 
     before: list[dict[str, float]] = []
     after: list[dict[str, float]] = []
-    for _ in tqdm(range(args.rounds), desc="rounds", unit="round"):
-        before.append(one_round(args.before.resolve(), args.data, args.n))
-        after.append(one_round(HERE, args.data, args.n))
+    for i in tqdm(range(args.rounds), desc="rounds", unit="round"):
+        # which runs first alternates, so a bias of the first run of a pair cancels out
+        for tree, results in ((args.before.resolve(), before), (HERE, after))[:: 1 - 2 * (i % 2)]:
+            results.append(one_round(tree, args.data, args.n))
     print(f"\n{args.rounds} rounds, before = {args.before}, after = {HERE} (µs)\n")
     print("| measure | before (median of rounds) | after | after / before (median of pairs) |")
     print("| --- | --- | --- | --- |")
