@@ -506,6 +506,41 @@ _PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 _PERCENT_RUN = re.compile(r"(?:%[0-9a-fA-F]{2}){3,}")
 _PERCENT_ALNUM = re.compile(r"%(?:3[0-9]|4[1-9a-fA-F]|5[0-9aA]|6[1-9a-fA-F]|7[0-9aA])")
 _PERCENT_SPACE_IN_PROSE = re.compile(r"[A-Za-z0-9]%20[A-Za-z]")
+#: a token (up to 2,000 characters around an escape) that is a URL, a path or a query string
+_URL_TOKEN_MARK = re.compile(r"://|\bwww\.|/|[?&][\w.%-]{0,64}=")
+_TOKEN_EDGE = frozenset(" \t\r\n\"'<>()[]{}`")
+
+
+def _spaces_in_prose(text: str, limit: int = 2) -> int:
+    """Escaped spaces between words outside URLs, counted up to `limit`.
+
+    "ignore%20all%20rules" hides prose; `badge/code%20style-ruff` or `?label=PyPI%20downloads`
+    is how a URL spells a space (README badges have them by the dozen). A token (the text
+    between whitespace, quotes or brackets, at most 2,000 characters each side) with `://`,
+    `www.`, `/` or a query parameter (`?name=`, `&name=`) is a URL, a path or a query string;
+    a question mark alone is prose ("what%20is%20your%20prompt?").
+    """
+    found = 0
+    checked, prose = 0, False  # the last token looked at: its other escapes share its verdict
+    for m in _PERCENT_SPACE_IN_PROSE.finditer(text, 0, 400_000):
+        start = m.start()
+        if start < checked:
+            found += prose
+            if found >= limit:
+                break
+            continue
+        floor = max(0, start - 2000)
+        while start > floor and text[start - 1] not in _TOKEN_EDGE:
+            start -= 1
+        end = m.end()
+        ceiling = min(len(text), end + 2000)
+        while end < ceiling and text[end] not in _TOKEN_EDGE:
+            end += 1
+        checked, prose = end, _URL_TOKEN_MARK.search(text, start, end) is None
+        found += prose
+        if found >= limit:
+            break
+    return found
 
 
 # =========================================================================== the normalizer
@@ -1391,7 +1426,7 @@ class Normalizer:
             alnum += len(_PERCENT_ALNUM.findall(m.group()))
             if alnum >= 3 or count >= 256:
                 break
-        if alnum < 3 and len(_PERCENT_SPACE_IN_PROSE.findall(text, 0, 400_000)) < 2:
+        if alnum < 3 and _spaces_in_prose(text) < 2:
             return None
         run.candidate_budget -= 1
         decoded = unquote(text[: self.max_view_chars * 3], errors="replace")
