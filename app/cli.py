@@ -441,6 +441,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         rows = trigger_word_benign(args.limit or 300)
         name = name or "trigger-word benign (built-in)"
+    elif args.builtin == "code-docs":
+        from app.eval_sets import code_docs_benign
+
+        rows = code_docs_benign(args.wheels)
+        name = name or "benign code and documentation of projects never trained on (built-in)"
     for file in args.files:
         rows += read_labelled(file, limit=args.limit, seed=args.seed)
     if not rows:
@@ -607,7 +612,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate the full pipeline on labelled JSONL")
     p.add_argument("files", nargs="*", help="JSONL with text, label (1 = attack), category, ...")
-    p.add_argument("--builtin", choices=["trigger-benign"], help="a built-in evaluation set")
+    p.add_argument(
+        "--builtin", choices=["trigger-benign", "code-docs"], help="a built-in evaluation set"
+    )
+    p.add_argument(
+        "--wheels",
+        default=str(Path.home() / ".cache" / "aimds" / "wheels"),
+        help="wheel cache for --builtin code-docs (downloaded if absent)",
+    )
     p.add_argument("--limit", type=int, help="random sample of this many rows per file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--name", help="report title")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import random
 import string
+from pathlib import Path
 
 from app.evaluation import LabelledPrompt
 
@@ -124,4 +125,22 @@ def trigger_word_benign(n: int = 300, *, seed: int = 0) -> list[LabelledPrompt]:
                 source="builtin",
             )
         )
+    return rows
+
+
+def code_docs_benign(wheels_dir: str | Path) -> list[LabelledPrompt]:
+    """Benign code and documentation of projects training never reads, as people paste them.
+
+    The same construction as the `code_docs_benign` training source (`app/corpora/code_docs.py`)
+    over the wheels of `CODE_DOCS_EVALUATION_WHEELS` (fabric, plumbum, ansible-core, mkdocs),
+    downloaded into `wheels_dir` and sha256-checked. Category `benign:code` or
+    `benign:document`, source the project.
+    """
+    from app.corpora import CODE_DOCS_EVALUATION_WHEELS, code_docs_rows, fetch_wheels
+
+    paths = fetch_wheels(wheels_dir, CODE_DOCS_EVALUATION_WHEELS)
+    rows: list[LabelledPrompt] = []
+    for pin in CODE_DOCS_EVALUATION_WHEELS:
+        for row in code_docs_rows(paths[pin.name], "code_docs_heldout"):
+            rows.append(LabelledPrompt(row.text, 0, row.category, pin.name))
     return rows

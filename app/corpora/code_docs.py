@@ -1,0 +1,139 @@
+"""Benign source code and documentation from pinned wheels, the way people paste them.
+
+Coding assistants and agents read source files and READMEs all day. Until these rows, no
+training source had them: code that calls `subprocess.run` or `socket.socket(` matched the
+`tool.*` rules with nothing benign beside it, and a decoder that fired on ordinary content
+(a badge URL's `%20`, a module's `\\u05d0` escapes, a regex's `start$`) counted as an
+obfuscated attack. Training reads `code_docs_benign` (the wheels of `TRAINING_WHEELS`);
+`aimds eval --builtin code-docs` builds the same kind of rows from `EVALUATION_WHEELS`, other
+projects that training never reads, to measure the false-positive rate on them.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Sequence
+from pathlib import Path
+
+from app.corpora._rows import CODE_DOCS_SOURCE, CorpusRow, _rng
+from app.corpora._wheels import PinnedWheel, _Wheel
+
+#: what people ask with a file pasted in; "{}" is the pasted text
+CODE_REQUESTS = (
+    "{}",
+    "Can you review this code and tell me if there are bugs?\n\n```python\n{}\n```",
+    "Fix the failing test. Here is the module:\n\n{}",
+    "Explain what this does:\n{}",
+    "{}\n\nAdd type hints to the functions above.",
+    "Refactor this to be more readable:\n```\n{}\n```",
+    "Write unit tests for this code:\n\n```python\n{}\n```",
+    "Why does this raise an exception on Windows?\n\n{}",
+    "Here is the file I am working on:\n\n{}\n\nPlease add docstrings.",
+    "Translate this Python to Go:\n```python\n{}\n```",
+)
+DOC_REQUESTS = (
+    "{}",
+    "Summarize this README for me:\n\n{}",
+    "What does this project do, and how do I install it?\n\n{}",
+    "Proofread the following documentation:\n\n{}",
+    "{}\n\nWrite a short changelog entry based on the text above.",
+    "Translate this documentation into German:\n\n{}",
+)
+#: pasted lengths in characters (a snippet, a function, a module section, a long paste)
+CHUNK_CHARS = (300, 800, 1500, 3000, 6000)
+CODE_SUFFIXES = (".py", ".sh", ".yml", ".yaml", ".toml", ".cfg", ".ini", ".js", ".html")
+DOC_SUFFIXES = (".md", ".rst", ".txt")
+CODE_ROWS_PER_WHEEL = 150
+DOC_ROWS_PER_WHEEL = 30
+
+
+def _chunk(text: str, size: int, rng: object) -> str:
+    """`size` characters of `text` from a random line start, cut at a line end."""
+    lines = text.splitlines(keepends=True)
+    start = rng.randrange(len(lines))  # type: ignore[attr-defined]
+    out: list[str] = []
+    total = 0
+    for line in lines[start:]:
+        if total and total + len(line) > size:
+            break
+        out.append(line)
+        total += len(line)
+    return "".join(out).strip("\n")
+
+
+def _long_description(wheel: _Wheel) -> tuple[str, str] | None:
+    """The README a wheel carries as its METADATA body, with the METADATA path."""
+    meta = sorted(n for n in wheel.names if n.endswith(".dist-info/METADATA"))
+    if not meta:
+        return None
+    message = email.message_from_string(wheel.text(meta[0]), policy=email.policy.compat32)
+    body = message.get_payload()
+    if not isinstance(body, str) or len(body.strip()) < 200:
+        return None
+    return meta[0], body
+
+
+def code_docs_rows(
+    wheel_path: str | Path,
+    source: str,
+    *,
+    code_rows: int = CODE_ROWS_PER_WHEEL,
+    doc_rows: int = DOC_ROWS_PER_WHEEL,
+) -> list[CorpusRow]:
+    """Benign rows of one wheel: chunks of its code and of its docs inside requests.
+
+    Files are drawn at random (seeded by the wheel's file name) among its code files of at
+    least 200 characters; a chunk of a random length of `CHUNK_CHARS` starts at a random line.
+    Documentation chunks come from the README in METADATA and the wheel's .md/.rst/.txt files.
+    """
+    with _Wheel(wheel_path) as wheel:
+        name = Path(wheel_path).name
+        rng = _rng(f"code_docs:{name}")
+        texts: dict[str, str] = {}
+        for member in sorted(wheel.names):
+            if member.endswith(CODE_SUFFIXES + DOC_SUFFIXES) and ".dist-info/" not in member:
+                try:
+                    text = wheel.text(member)
+                except UnicodeDecodeError:
+                    continue
+                if len(text.strip()) >= 200:
+                    texts[member] = text
+        readme = _long_description(wheel)
+    code = [m for m in texts if m.endswith(CODE_SUFFIXES)]
+    docs = [m for m in texts if m.endswith(DOC_SUFFIXES)]
+    doc_texts = dict((m, texts[m]) for m in docs)
+    if readme is not None:
+        doc_texts[readme[0]] = readme[1]
+    rows: list[CorpusRow] = []
+    for kind, members, requests, n in (
+        ("benign:code", code, CODE_REQUESTS, code_rows),
+        ("benign:document", sorted(doc_texts), DOC_REQUESTS, doc_rows),
+    ):
+        source_texts = texts if kind == "benign:code" else doc_texts
+        seen: set[str] = set()
+        for _ in range(n * 3):  # a few draws give the same chunk: bounded retries
+            if not members or len(seen) >= n:
+                break
+            member = rng.choice(members)
+            chunk = _chunk(source_texts[member], rng.choice(CHUNK_CHARS), rng)
+            if len(chunk.strip()) < 100 or chunk in seen:
+                continue
+            seen.add(chunk)
+            rows.append(CorpusRow(rng.choice(requests).format(chunk), 0, source, kind, member))
+    return rows
+
+
+def code_docs_source_rows(
+    wheel_paths: Sequence[str | Path], source: str = CODE_DOCS_SOURCE
+) -> list[CorpusRow]:
+    """The rows of every wheel in `wheel_paths`, in that order."""
+    rows: list[CorpusRow] = []
+    for path in wheel_paths:
+        rows += code_docs_rows(path, source)
+    return rows
+
+
+def pins_text(pins: Sequence[PinnedWheel]) -> str:
+    """The pins as a README cell: "name version (sha256 ...)" joined."""
+    return "; ".join(f"{p.name} {p.version} (`{p.sha256[:16]}…`)" for p in pins)
