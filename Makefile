@@ -60,6 +60,7 @@ train: setup
 eval: setup
 	$(AIMDS) eval ../shared/data/dev/promptshield.jsonl --obfuscations --out docs/eval --stem heldout_promptshield --name "held-out source: promptshield"
 	$(AIMDS) eval --builtin trigger-benign --out docs/eval --stem trigger_word_benign
+	$(AIMDS) eval --builtin code-docs --out docs/eval --stem code_docs_benign
 	$(MAKE) eval-unseen
 
 ## sources no model was trained or tuned on (app/data/unseen, built by `aimds corpora --unseen`)
