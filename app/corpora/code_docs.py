@@ -1,18 +1,20 @@
 """Benign source code and documentation from pinned wheels, the way people paste them.
 
-Coding assistants and agents read source files and READMEs all day. Until these rows, no
-training source had them: code that calls `subprocess.run` or `socket.socket(` matched the
-`tool.*` rules with nothing benign beside it, and a decoder that fired on ordinary content
-(a badge URL's `%20`, a module's `\\u05d0` escapes, a regex's `start$`) counted as an
-obfuscated attack. Training reads `code_docs_benign` (the wheels of `TRAINING_WHEELS`);
-`aimds eval --builtin code-docs` builds the same kind of rows from `EVALUATION_WHEELS`, other
-projects that training never reads, to measure the false-positive rate on them.
+Coding assistants and agents read source files and READMEs all day, and no training source
+has them: code that calls `subprocess.run` or `socket.socket(` matches the `tool.*` rules, and
+a decoder that fires on ordinary content (a module's `\\u05d0` escapes, a regex's `start$`)
+counts as obfuscation. `aimds eval --builtin code-docs` builds these rows from the wheels of
+`CODE_DOCS_EVALUATION_WHEELS` to measure the false-positive rate on them.
+`aimds corpora --code-docs` builds them from `CODE_DOCS_TRAINING_WHEELS` (other projects)
+for training experiments. Training on them was tried and not shipped (look 14 in
+docs/evaluation.md).
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
+import random
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,10 +52,10 @@ CODE_ROWS_PER_WHEEL = 150
 DOC_ROWS_PER_WHEEL = 30
 
 
-def _chunk(text: str, size: int, rng: object) -> str:
+def _chunk(text: str, size: int, rng: random.Random) -> str:
     """`size` characters of `text` from a random line start, cut at a line end."""
     lines = text.splitlines(keepends=True)
-    start = rng.randrange(len(lines))  # type: ignore[attr-defined]
+    start = rng.randrange(len(lines))
     out: list[str] = []
     total = 0
     for line in lines[start:]:
@@ -102,23 +104,22 @@ def code_docs_rows(
                 if len(text.strip()) >= 200:
                     texts[member] = text
         readme = _long_description(wheel)
-    code = [m for m in texts if m.endswith(CODE_SUFFIXES)]
-    docs = [m for m in texts if m.endswith(DOC_SUFFIXES)]
-    doc_texts = dict((m, texts[m]) for m in docs)
+    code_texts = {m: t for m, t in texts.items() if m.endswith(CODE_SUFFIXES)}
+    doc_texts = {m: t for m, t in texts.items() if m.endswith(DOC_SUFFIXES)}
     if readme is not None:
         doc_texts[readme[0]] = readme[1]
     rows: list[CorpusRow] = []
-    for kind, members, requests, n in (
-        ("benign:code", code, CODE_REQUESTS, code_rows),
-        ("benign:document", sorted(doc_texts), DOC_REQUESTS, doc_rows),
+    for kind, files, requests, n in (
+        ("benign:code", code_texts, CODE_REQUESTS, code_rows),
+        ("benign:document", doc_texts, DOC_REQUESTS, doc_rows),
     ):
-        source_texts = texts if kind == "benign:code" else doc_texts
+        members = sorted(files)
         seen: set[str] = set()
         for _ in range(n * 3):  # a few draws give the same chunk: bounded retries
             if not members or len(seen) >= n:
                 break
             member = rng.choice(members)
-            chunk = _chunk(source_texts[member], rng.choice(CHUNK_CHARS), rng)
+            chunk = _chunk(files[member], rng.choice(CHUNK_CHARS), rng)
             if len(chunk.strip()) < 100 or chunk in seen:
                 continue
             seen.add(chunk)
@@ -134,4 +135,3 @@ def code_docs_source_rows(
     for path in wheel_paths:
         rows += code_docs_rows(path, source)
     return rows
-
