@@ -2009,3 +2009,23 @@ def test_code_docs_evaluation_set_reads_the_held_out_projects(
     assert {r.source for r in rows} == {p.name for p in CODE_DOCS_EVALUATION_WHEELS}
     assert {r.label for r in rows} == {0}
     assert {r.category for r in rows} == {"benign:code", "benign:document"}
+
+
+def test_code_docs_evaluation_set_from_the_pinned_wheels() -> None:
+    """The 720 rows the reports in docs/eval/code_docs_benign.* were measured on."""
+    from app.corpora import CODE_DOCS_EVALUATION_WHEELS
+    from app.eval_sets import code_docs_benign
+
+    cache = Path(os.environ.get("AIMDS_WHEELS_DIR", Path.home() / ".cache" / "aimds" / "wheels"))
+    if not all((cache / p.filename).is_file() for p in CODE_DOCS_EVALUATION_WHEELS):
+        pytest.skip("the four evaluation wheels are not cached (`make eval` downloads them)")
+    rows = code_docs_benign(cache)  # sha256-checked, no download: every file is there
+    by_project = {
+        p.name: [r for r in rows if r.source == p.name] for p in CODE_DOCS_EVALUATION_WHEELS
+    }
+    assert {name: len(found) for name, found in by_project.items()} == dict.fromkeys(
+        by_project, 180
+    )
+    for found in by_project.values():
+        assert sum(r.category == "benign:code" for r in found) == 150
+    assert len({r.text for r in rows}) == len(rows)
