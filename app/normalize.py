@@ -524,19 +524,15 @@ def _spaces_in_prose(text: str, limit: int = 2) -> int:
     checked, prose = 0, False  # the last token looked at: its other escapes share its verdict
     for m in _PERCENT_SPACE_IN_PROSE.finditer(text, 0, 400_000):
         start = m.start()
-        if start < checked:
-            found += prose
-            if found >= limit:
-                break
-            continue
-        floor = max(0, start - 2000)
-        while start > floor and text[start - 1] not in _TOKEN_EDGE:
-            start -= 1
-        end = m.end()
-        ceiling = min(len(text), end + 2000)
-        while end < ceiling and text[end] not in _TOKEN_EDGE:
-            end += 1
-        checked, prose = end, _URL_TOKEN_MARK.search(text, start, end) is None
+        if start >= checked:  # a new token: find its edges and whether it is a URL
+            floor = max(0, start - 2000)
+            while start > floor and text[start - 1] not in _TOKEN_EDGE:
+                start -= 1
+            end = m.end()
+            ceiling = min(len(text), end + 2000)
+            while end < ceiling and text[end] not in _TOKEN_EDGE:
+                end += 1
+            checked, prose = end, _URL_TOKEN_MARK.search(text, start, end) is None
         found += prose
         if found >= limit:
             break
