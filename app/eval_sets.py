@@ -131,8 +131,9 @@ def trigger_word_benign(n: int = 300, *, seed: int = 0) -> list[LabelledPrompt]:
 def code_docs_benign(wheels_dir: str | Path) -> list[LabelledPrompt]:
     """Benign code and documentation of projects training never reads, as people paste them.
 
-    The same construction as the `code_docs_benign` training source (`app/corpora/code_docs.py`)
-    over the wheels of `CODE_DOCS_EVALUATION_WHEELS` (fabric, plumbum, ansible-core, mkdocs),
+    The rows of `app/corpora/code_docs.py` (`aimds corpora --code-docs` builds the same kind
+    from other projects, for experiments) over the wheels of `CODE_DOCS_EVALUATION_WHEELS`
+    (fabric, plumbum, ansible-core, mkdocs),
     downloaded into `wheels_dir` and sha256-checked. Category `benign:code` or
     `benign:document`, source the project.
     """
