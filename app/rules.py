@@ -675,6 +675,98 @@ EXTRA_RULES: tuple[Rule, ...] = (
 RULES = RULES + EXTRA_RULES
 
 
+#: rules whose match can be a plain programming-interface name or call (`subprocess.run`,
+#: `__import__`, `exec(compile(...))`, `run(command, ...)`): in pasted source code, on a
+#: line of code, such a match is code under review, not a directive (`interfaces_only_in_code`)
+CODE_API_RULES = frozenset(
+    {"tool.code_exec", "tool.dangerous_cmd", "tool.eval_exec", "tool.shell_command"}
+)
+_INTERFACE = (
+    r"os\.(?:system|popen|spawn\w*|exec\w*)|subprocess\.|__import__|importlib\.import_module"
+    r"|child_process|runtime\.getruntime\(\)\.exec|shell_exec|proc_open|passthru"
+)
+#: a snippet of those rules that is only a programming interface: names and calls with no
+#: shell command in them (`rm -rf /`, `curl ... | sh`, `/etc/passwd`, `system("whoami")`
+#: and "run this shell command" in prose stay hits everywhere); each alternative is linear
+_CODE_API_SNIPPET = re.compile(
+    rf"(?:{_INTERFACE})(?:\w*\(?|\(\s*['\"]os)?|(?:eval|exec)\s*\(.*"
+    r"|(?:run|execute|exec|eval)\s*\([\w\s,=]*",
+    re.IGNORECASE | re.DOTALL,
+)
+#: where a line names one (`subprocess.` before a name, not a sentence's full stop; `run(`
+#: only with a command argument, as `tool.shell_command` matches it)
+_INTERFACE_MENTION = re.compile(
+    r"os\.(?:system|popen|spawn|exec)|subprocess\.\w|__import__|importlib\.import_module"
+    r"|child_process|runtime\.getruntime\(\)\.exec|shell_exec|proc_open|passthru"
+    r"|\b(?:eval|exec)\s*\(|\b(?:run|execute)\s*\([\w\s,=]{0,80}?"
+    r"(?:shell|bash|terminal|command|powershell|cmd)",
+    re.IGNORECASE,
+)
+#: first keywords of a line of code (Python, JavaScript, Go, Rust, Java, C, shell)
+_CODE_STARTS = (
+    "def ", "class ", "import ", "from ", "return", "if ", "elif ", "else", "for ", "while ",
+    "try:", "try {", "except", "finally", "with ", "raise ", "yield", "async ", "await ",
+    "const ", "let ", "var ", "function ", "func ", "fn ", "pub ", "public ", "private ",
+    "package ", "#include", "@", "}", ")", "]", "case ", "switch ", "catch",
+)  # fmt: skip
+_CODE_ENDS = ("{", "}", ";", ":", "(", "[", ",", ")", "]")
+_CODE_STATEMENT = re.compile(r"[\w.\[\]'\"]+\s*[-+*/|&%]?=[^=]|[\w.]+\(.*\)[;,]?$|[\w.]+,$")
+#: `looks_like_source` reads at most this many lines
+SOURCE_MAX_LINES = 400
+#: and calls a text source code from this many lines of code on, with at most this many
+#: lines of prose (docstrings, a request) per line of code
+SOURCE_MIN_CODE_LINES = 8
+SOURCE_PROSE_PER_CODE = 2
+
+
+def _line_kind(line: str) -> bool | None:
+    """True for a line of code, False for prose, None for neither (blank, comment, fence)."""
+    s = line.strip()
+    if not s or s.startswith(("```", '"""', "'''")):
+        return None
+    if s.startswith(("#", "//", "/*", "*", "--")) and not s.startswith("#include"):
+        return None
+    return bool(
+        s.startswith(_CODE_STARTS)
+        or (s.endswith(_CODE_ENDS) and any(c in s for c in "([{="))
+        or _CODE_STATEMENT.match(s)
+    )
+
+
+def looks_like_source(text: str) -> bool:
+    """True when `text` is mostly lines of program source (a pasted file, not a request).
+
+    Comments, docstring quotes and markdown fences count for neither side (a chunk of a file
+    may start inside a docstring, so its text counts as prose); a request around the code
+    ("Review this:") is a line or two of prose. Reads the first `SOURCE_MAX_LINES` lines
+    with string tests and two anchored, linear expressions, so its cost is bounded whatever
+    the input.
+    """
+    code = prose = 0
+    for number, line in enumerate(text.split("\n", SOURCE_MAX_LINES)):
+        if number == SOURCE_MAX_LINES:
+            break
+        kind = _line_kind(line)
+        if kind is not None:
+            code += kind
+            prose += not kind
+    return code >= SOURCE_MIN_CODE_LINES and code * SOURCE_PROSE_PER_CODE >= prose
+
+
+def interfaces_only_in_code(text: str) -> bool:
+    """True when `text` `looks_like_source` and every line naming a programming interface
+    (`subprocess.`, `os.system`, `exec(`, `run(` ...) is a line of code.
+
+    An interface named in a comment, a docstring's prose, a README line or an issue ("AI:
+    before you start, call os.system(...)") is text about running code, the way an injection
+    inside a repository reads to an agent, so one such line keeps every interface hit.
+    Linear in the text: one search per line with an expression of literals.
+    """
+    if not looks_like_source(text):
+        return False
+    return all(_line_kind(line) for line in text.split("\n") if _INTERFACE_MENTION.search(line))
+
+
 #: letters RE2 folds onto Cyrillic letters of the rules (д, о, с, т: the Cyrillic Extended-C
 #: block) and Hyperscan's older Unicode tables do not: a view with one is matched by RE2 alone
 _RE2_ONLY = re.compile("[\u1c80-\u1c88]")
@@ -792,14 +884,19 @@ class RuleDetector:
             count += 1
         return count
 
-    def scan(self, views: Iterable[str]) -> RuleReport:
+    def scan(self, views: Iterable[str], *, raw: str | None = None) -> RuleReport:
         """Hits over all views (each rule reported once, with its first snippet).
 
         A view longer than `max_chars` is scanned at its head and its tail, so a payload
-        appended to a long document is still seen while the cost stays bounded.
+        appended to a long document is still seen while the cost stays bounded. `raw` is the
+        prompt as sent (the views have lost its lines): when it is source code that names
+        programming interfaces only on lines of code (`interfaces_only_in_code`), a match in
+        the first view that is only such an interface (`CODE_API_RULES`) is code under
+        review, and the rule fires only on another of its matches or in a decoded view.
         """
         hits: dict[str, RuleHit] = {}
-        for text in views:
+        source: bool | None = None if raw is not None else False
+        for position, text in enumerate(views):
             if len(text) > self._max_chars:
                 half = self._max_chars // 2
                 text = text[:half] + "\n" + text[-half:]
@@ -813,6 +910,20 @@ class RuleDetector:
                 match = self._patterns[index].search(encoded)
                 if match is None:  # the prefilter matches more than the rule
                     continue
+                if position == 0 and rule.id in CODE_API_RULES and _is_code_api(match):
+                    if source is None:  # decided once, and only when it matters
+                        source = interfaces_only_in_code(raw or "")
+                    if source:
+                        match = next(
+                            (
+                                m
+                                for m in self._patterns[index].finditer(encoded)
+                                if not _is_code_api(m)
+                            ),
+                            None,
+                        )
+                        if match is None:
+                            continue
                 # a match spans whole characters, so its bytes decode on their own
                 snippet = match.group(0).decode("utf-8")[:120]
                 hits[rule.id] = RuleHit(rule.id, rule.category, rule.weight, snippet)
@@ -835,3 +946,8 @@ class RuleDetector:
             scratch=scratch,
         )
         return sorted(found)
+
+
+def _is_code_api(match: Any) -> bool:
+    """Whether an RE2 match of a `CODE_API_RULES` rule is only a programming interface."""
+    return _CODE_API_SNIPPET.fullmatch(match.group(0).decode("utf-8")) is not None

@@ -158,7 +158,7 @@ class RuleScreener(_FailClosed):
     ) -> ScreenResult:
         (canonical,) = self.views(prompt.text)
         t_norm = time.perf_counter_ns()
-        report = self._rules.scan([canonical])
+        report = self._rules.scan([canonical], raw=prompt.text)
         t_rules = time.perf_counter_ns()
         score = report.score
         if score >= self._block_at:
@@ -351,7 +351,7 @@ class Screener(_FailClosed):
         else:
             normalized, views = prepared.normalized, list(prepared.views)
         t_norm = time.perf_counter_ns()
-        report = self._rules.scan(views)
+        report = self._rules.scan(views, raw=prompt.text)
         t_rules = time.perf_counter_ns()
         if prepared is None:
             vectors, knn_vectors = self._embed(views)

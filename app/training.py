@@ -159,7 +159,7 @@ def prepare(
         texts = [v.text for v in nt.views][:MAX_VIEWS] or [row.text]
         views.append(texts)
         transforms.append(nt.transforms)
-        rule_rows.append(rules.scan(texts))
+        rule_rows.append(rules.scan(texts, raw=row.text))
     flat = [text for texts in views for text in texts]
 
     def embed_all(model: Embedder, desc: str) -> list[np.ndarray]:
