@@ -1046,6 +1046,7 @@ class PatternStore:
 
 _ONE_ROW = np.zeros(1, dtype=np.int64)
 _ONE_ROW.setflags(write=False)
+_ONE = np.float32(1.0)
 
 
 def unit_queries(
@@ -1057,10 +1058,11 @@ def unit_queries(
     store normalises queries this way, so one result serves every store of the same dimension.
     """
     norms = np.einsum("ij,ij->i", queries, queries)
-    if len(queries) == 1:  # the common case, without the fancy indexing
-        if not norms[0] > 0.25:
+    if len(queries) == 1:  # the common case, in float32 scalars (IEEE: the same bits)
+        norm = norms[0]
+        if not norm > 0.25:
             return None
-        return _ONE_ROW, queries * (1.0 / np.sqrt(norms))[:, None]
+        return _ONE_ROW, queries * (_ONE / np.sqrt(norm))
     live_q = np.flatnonzero(norms > 0.25)
     if len(live_q) == 0:
         return None
