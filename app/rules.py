@@ -681,25 +681,25 @@ RULES = RULES + EXTRA_RULES
 CODE_API_RULES = frozenset(
     {"tool.code_exec", "tool.dangerous_cmd", "tool.eval_exec", "tool.shell_command"}
 )
+#: names that run code or commands in Python, Node, Java and PHP (`subprocess.` apart: as a
+#: snippet it may end at a full stop, as a line's mention it needs a name after the dot)
 _INTERFACE = (
-    r"os\.(?:system|popen|spawn\w*|exec\w*)|subprocess\.|__import__|importlib\.import_module"
-    r"|child_process|runtime\.getruntime\(\)\.exec|shell_exec|proc_open|passthru"
+    r"os\.(?:system|popen|spawn|exec)|__import__|importlib\.import_module|child_process"
+    r"|runtime\.getruntime\(\)\.exec|shell_exec|proc_open|passthru"
 )
 #: a snippet of those rules that is only a programming interface: names and calls with no
 #: shell command in them (`rm -rf /`, `curl ... | sh`, `/etc/passwd`, `system("whoami")`
 #: and "run this shell command" in prose stay hits everywhere); each alternative is linear
 _CODE_API_SNIPPET = re.compile(
-    rf"(?:{_INTERFACE})(?:\w*\(?|\(\s*['\"]os)?|(?:eval|exec)\s*\(.*"
+    rf"(?:{_INTERFACE}|subprocess\.)(?:\w*\(?|\(\s*['\"]os)?|(?:eval|exec)\s*\(.*"
     r"|(?:run|execute|exec|eval)\s*\([\w\s,=]*",
     re.IGNORECASE | re.DOTALL,
 )
-#: where a line names one (`subprocess.` before a name, not a sentence's full stop; `run(`
-#: only with a command argument, as `tool.shell_command` matches it)
+#: where a line names one (`run(` only with a command argument, as `tool.shell_command`
+#: matches it)
 _INTERFACE_MENTION = re.compile(
-    r"os\.(?:system|popen|spawn|exec)|subprocess\.\w|__import__|importlib\.import_module"
-    r"|child_process|runtime\.getruntime\(\)\.exec|shell_exec|proc_open|passthru"
-    r"|\b(?:eval|exec)\s*\(|\b(?:run|execute)\s*\([\w\s,=]{0,80}?"
-    r"(?:shell|bash|terminal|command|powershell|cmd)",
+    rf"{_INTERFACE}|subprocess\.\w|\b(?:eval|exec)\s*\(|\b(?:run|execute)\s*\("
+    r"[\w\s,=]{0,80}?(?:shell|bash|terminal|command|powershell|cmd)",
     re.IGNORECASE,
 )
 #: first keywords of a line of code (Python, JavaScript, Go, Rust, Java, C, shell)
