@@ -140,8 +140,8 @@ def code_docs_benign(wheels_dir: str | Path) -> list[LabelledPrompt]:
     from app.corpora import CODE_DOCS_EVALUATION_WHEELS, code_docs_rows, fetch_wheels
 
     paths = fetch_wheels(wheels_dir, CODE_DOCS_EVALUATION_WHEELS)
-    rows: list[LabelledPrompt] = []
-    for pin in CODE_DOCS_EVALUATION_WHEELS:
-        for row in code_docs_rows(paths[pin.name], "code_docs_heldout"):
-            rows.append(LabelledPrompt(row.text, 0, row.category, pin.name))
-    return rows
+    return [
+        LabelledPrompt(row.text, 0, row.category, row.source)
+        for pin in CODE_DOCS_EVALUATION_WHEELS
+        for row in code_docs_rows(paths[pin.name], pin.name)
+    ]
