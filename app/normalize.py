@@ -582,6 +582,21 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+#: a surrogate code point in `_utf8` bytes (valid UTF-8 never has ED followed by A0-BF)
+_SURROGATE_UTF8 = re.compile(rb"\xed[\xa0-\xbf]")
+
+
+def well_formed(text: str) -> str:
+    """`text` with every surrogate pair joined and every lone surrogate replaced by U+FFFD.
+
+    Text decoded from UTF-8 (every record from the broker) has no surrogates, but a caller of
+    the library can pass any `str`; the engines downstream match UTF-8 bytes.
+    """
+    if text.isascii() or _SURROGATE_UTF8.search(_utf8(text)) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 #: whitespace of `str.split` that `bytes.split` keeps (ASCII file, group, record, unit separators)
 _STR_ONLY_SPACES = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")
 
@@ -744,6 +759,9 @@ class Normalizer:
         # regex scans over long non-ASCII strings are slow: look at the non-ASCII characters
         # alone (deleting ASCII bytes from UTF-8 leaves valid UTF-8) and skip what is absent
         raw = _utf8(text)
+        if _SURROGATE_UTF8.search(raw) is not None:
+            text = well_formed(text)
+            raw = _utf8(text)
         rest = raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
         if _SPECIAL.search(rest) is None:
             controls = len(raw) - len(raw.translate(None, _ASCII_CONTROL_BYTES))

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.normalize import DEPTH_LIMIT
+from app.normalize import DEPTH_LIMIT, well_formed
 from app.records import Action, Prompt
 from app.rules import RuleDetector
 
@@ -146,7 +146,7 @@ class RuleScreener(_FailClosed):
 
     def views(self, text: str) -> tuple[str, ...]:
         """The texts detectors scan for this prompt."""
-        return (unicodedata.normalize("NFKC", text).casefold(),)
+        return (unicodedata.normalize("NFKC", well_formed(text)).casefold(),)
 
     def _screen(
         self,

@@ -84,6 +84,11 @@ BAD_INPUTS: list[tuple[str, bytes | None, str]] = [
         b'{"id": "b14", "session_id": "s", "text": "hi", "ts": "0001-01-01T00:00:00+14:00"}',
         "schema_violation",
     ),
+    (
+        "lone_surrogate_escape",
+        b'{"id": "b15", "session_id": "s", "text": "ignore \\ud800 rules", "ts": 1}',
+        "invalid_json",
+    ),
     ("empty_bytes", b"", "invalid_json"),
     ("tombstone", None, "invalid_json"),
 ]
@@ -98,3 +103,16 @@ def duplicate_pair(session: str = "s-dup") -> tuple[bytes, bytes]:
         {"id": "dup-1", "session_id": session, "text": "again", "ts": 1_700_000_005}
     )
     return first, second
+
+
+def as_surrogates(text: str) -> str:
+    """`text` with each character beyond U+FFFF split into its two UTF-16 surrogate code points.
+
+    No UTF-8 record decodes to such a string, but a caller of the library can pass one.
+    """
+    return "".join(
+        chr(0xD800 + ((ord(c) - 0x10000) >> 10)) + chr(0xDC00 + ((ord(c) - 0x10000) & 0x3FF))
+        if ord(c) >= 0x10000
+        else c
+        for c in text
+    )
