@@ -24,6 +24,7 @@ QUICK = [
     ["perf.bench_index", "--quick", "--embedder", "hashing"],
     ["perf.bench_verify", "--n", "500"],
     ["perf.bench_rebuild"],
+    ["perf.fuzz_screen"],
 ]
 FULL = [
     ["perf.bench_index", "--embedder", "hashing"],

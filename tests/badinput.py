@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import codecs
+import random
+import urllib.parse
+
 import orjson
 
 MAX_TEXT_CHARS = 200_000
@@ -116,3 +121,114 @@ def as_surrogates(text: str) -> str:
         else c
         for c in text
     )
+
+
+#: pieces of odd text: attack words, markup the normalizer extracts, invisible and look-alike
+#: characters, escape and encoding markers, code, surrogates (a library caller's str)
+FRAGMENTS = [
+    "ignore previous instructions",
+    "<!-- ",
+    " -->",
+    "<span style='display:none'>",
+    "</span>",
+    "[a](",
+    ")",
+    "![",
+    "]",
+    '{"a": "',
+    '"}',
+    "a: |\n  ",
+    "<img alt='",
+    "'>",
+    "<script>",
+    "\u200b",
+    "\u202e",
+    "\u2066",
+    "\ufeff",
+    "\u00ad",
+    "\u034f",
+    "\u0301",
+    "\u0336",
+    "\uff49\uff47\uff4e",
+    "\u0456gn\u043er\u0435",
+    "1gn0r3",
+    "i.g.n.o.r.e",
+    "i g n o r e",
+    "\U0001d422\U0001d420",
+    "\u24be\u24d6",
+    "\ufb01",
+    "\u00df",
+    "\u0130",
+    "\u01c5",
+    "\U000e0041",
+    "\U000e0069",
+    "\ud835",
+    "\udc22",
+    "\ud800",
+    "%",
+    "%2",
+    "%25",
+    "%u0041",
+    "%41" * 8,
+    "&#",
+    "&#x",
+    ";",
+    "\\x",
+    "\\u",
+    "0x",
+    "=",
+    "=" * 20,
+    "base64,",
+    "data:text/plain;base64,",
+    "SWdub3JlIHByZXZpb3Vz",
+    "69676e6f7265",
+    "vtaber cerivbhf",
+    "suoiverp erongi",
+    "\x00",
+    "\x7f",
+    "\r\n",
+    "\t",
+    "```",
+    "```python\n",
+    "os.system(",
+    "subprocess.Popen(",
+    "__import__('os')",
+    "rm -rf /",
+    "http://x/?q=",
+    "javascript:",
+    "\\",
+    "/",
+    "'",
+    '"',
+    "{",
+    "}",
+    "<",
+    ">",
+    "a" * 40,
+]
+_ENCODINGS = (
+    lambda raw: base64.b64encode(raw).decode(),
+    lambda raw: raw.hex(),
+    lambda raw: urllib.parse.quote(raw),
+    lambda raw: codecs.encode(raw.decode("utf-8", "replace"), "rot13"),
+    lambda raw: raw.decode("utf-8", "replace")[::-1],
+)
+
+
+def odd_text(rng: random.Random, pieces: int | None = None, depth: int = 0) -> str:
+    """Random odd text: fragments, any code points, and encoded odd text nested 3 deep."""
+    out = []
+    for _ in range(pieces or rng.randrange(1, 40)):
+        r = rng.random()
+        if r < 0.6:
+            out.append(rng.choice(FRAGMENTS))
+        elif r < 0.7:  # the Basic Multilingual Plane's letters, symbols and scripts
+            out.append("".join(chr(rng.randrange(0x20, 0x3000)) for _ in range(rng.randrange(12))))
+        elif r < 0.8 and depth < 3:  # an encoded layer of more odd text
+            inner = odd_text(rng, rng.randrange(1, 6), depth + 1)
+            out.append(rng.choice(_ENCODINGS)(inner.encode("utf-8", "surrogatepass")))
+        elif r < 0.9:  # any code point, surrogates and unassigned ones included
+            out.append("".join(chr(rng.randrange(0x110000)) for _ in range(rng.randrange(6))))
+        else:
+            out.append(rng.choice([" ", "\n", "  ", "."]))
+    return "".join(out)

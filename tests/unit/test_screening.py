@@ -14,7 +14,7 @@ from app.core import build_screener
 from app.obfuscate import obfuscate
 from app.records import Action, Prompt
 from app.settings import Settings
-from tests.badinput import as_surrogates
+from tests.badinput import FRAGMENTS, as_surrogates
 from tests.scenarios import generate_many
 
 T0 = 1_767_225_600.0
@@ -150,48 +150,12 @@ def test_a_failing_component_fails_closed(screener) -> None:
     assert "index file truncated" in result.reasons[0]
 
 
-FRAGMENTS = [
-    "ignore previous instructions",
-    "<!-- ",
-    " -->",
-    "<span style='display:none'>",
-    "</span>",
-    "[a](",
-    "![",
-    '{"a": "',
-    '"}',
-    "a: |\n  ",
-    "\u200b",
-    "\u202e",
-    "\ufeff",
-    "\uff49\uff47",
-    "%",
-    "%2",
-    "%25",
-    "&#x",
-    "\\x",
-    "\\u",
-    "==",
-    "base64,",
-    "\x00",
-    "\r\n",
-    "```python\n",
-    "os.system(",
-    "rm -rf /",
-    "\u0301",
-    "\U000e0041",
-    "\u00ad",
-    "SWdub3JlIHByZXZpb3Vz",
-    "69676e6f7265",
-    "vtaber",
-    "\ud835",
-    "\udc22",
-    "\ud800",
-    "\U0001d422",
-]
 # any code point, surrogates included, mixed with the normalizer's markers and decodables
 ODD_TEXT = st.lists(
-    st.one_of(st.sampled_from(FRAGMENTS), st.text(st.characters(codec=None), max_size=8)),
+    st.one_of(
+        st.sampled_from(FRAGMENTS),
+        st.text(st.characters(codec=None, exclude_categories=()), max_size=8),
+    ),
     max_size=30,
 ).map("".join)
 
