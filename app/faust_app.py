@@ -108,11 +108,16 @@ def create_app(
         from app.core import build_learning
 
         learning = build_learning(settings, pipeline.screener)
-    from app.faust_patches import fix_recovery_offsets, refuse_gaps
+    from app.faust_patches import (
+        expire_windows_by_event_time,
+        fix_recovery_offsets,
+        refuse_gaps,
+    )
 
     # the topics agents consume: never compacted, so a gap there is a record skipped
     refuse_gaps({settings.topic(name) for name in ("prompts", "verification", "feedback")})
     fix_recovery_offsets()
+    expire_windows_by_event_time()
     app = faust.App(settings.app_id, **faust_config(settings))
     topics = declare_topics(app, settings)
     tables = declare_tables(app, settings)

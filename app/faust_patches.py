@@ -1,5 +1,5 @@
-"""Work-arounds in faust-streaming: never commit past a record no agent processed (1-3), and
-never stop a worker over a seek (4-5).
+"""Work-arounds in faust-streaming: never commit past a record no agent processed (1-3), never
+stop a worker over a seek (4-5), and expire windowed tables by event time (6-7).
 
 Restart loops on a real broker (`perf/restart_soak.py`) traced every prompt lost on a
 graceful restart to one of two places where Faust (0.15.x) commits past a record that was
@@ -45,6 +45,17 @@ partition is sought back to the record missing until an agent has acknowledged i
    partition now starts as Faust starts one with no offset known: from the beginning of its
    changelog (`fix_recovery_offsets`).
 
+6. **Windows expired by the wall clock.** A windowed table drops a window once it is older
+   than its `expires` by `time.time()` (faust-streaming changed it from the partition's latest
+   event time in PR #251). A replayed log carries old event times, so every window it fills
+   was dropped at the next cleanup, 30 s later: rate counts, dedup marks and session states
+   of a replay vanished mid-session, and `aimds scan` (event time throughout) decided
+   otherwise. Windows now expire by the latest window end seen on their partition, the
+   event time Faust used before (`expire_windows_by_event_time`).
+7. **Recovered windows never expire.** Keys read back from a changelog at start-up are not
+   entered in the expiry heap ([faust-streaming#385](https://github.com/faust-streaming/faust/issues/385)),
+   so a restarted worker kept them in memory for good. They are now entered as they are read.
+
 A record that still is not acknowledged after `REFETCH_ATTEMPTS` seeks is given up with an
 error naming it, and the commit may move past it as Faust's rule has it, only if it is gone
 (retention deleted it before it was read). Otherwise the commit stays below it and the seeks
@@ -57,9 +68,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from heapq import heappop
 from typing import Any
 
+from faust.tables.base import Collection as FaustCollection
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 
@@ -80,6 +93,7 @@ _ORIGINAL_ON_REVOKED = Consumer.on_partitions_revoked
 _ORIGINAL_ON_ASSIGNED = Consumer.on_partitions_assigned
 _ORIGINAL_PERFORM_SEEK = Consumer.perform_seek
 _ORIGINAL_SEEK_OFFSETS = Recovery._seek_offsets
+_ORIGINAL_APPLY_CHANGELOG_BATCH = FaustCollection.apply_changelog_batch
 #: seconds a seek may wait for the consumer thread (it runs between fetches)
 SEEK_TIMEOUT_S = 10.0
 _topics_without_gaps: set[str] = set()
@@ -118,6 +132,34 @@ async def _seek_offsets(self: Any, consumer: Any, tps: Any, offsets: Any, title:
         if tp in offsets and offsets[tp] is None:
             offsets[tp] = -1  # Faust's own mark for "no offset known": read from the start
     await _ORIGINAL_SEEK_OFFSETS(self, consumer, tps, offsets, title)
+
+
+def expire_windows_by_event_time() -> None:
+    """Windowed tables expire windows by event time, recovered ones too (points 6 and 7)."""
+    FaustCollection._del_old_keys = _del_old_keys  # type: ignore[method-assign]
+    FaustCollection.apply_changelog_batch = _apply_changelog_batch  # type: ignore[method-assign]
+
+
+async def _del_old_keys(self: Any) -> None:
+    # Faust's own loop with the partition's latest window end for `time.time()`; AIMDS sets no
+    # `on_window_close`, so the windows' values are just dropped (the changelog's retention
+    # deletes them on the broker)
+    window = self.window
+    for partition, ends in self._partition_timestamps.items():
+        latest = self._partition_latest_timestamp[partition]
+        while ends and window.stale(ends[0], latest):
+            end = heappop(ends)
+            for key in self._partition_timestamp_keys.pop((partition, end), ()):
+                self.data.pop(key, None)
+
+
+def _apply_changelog_batch(self: Any, batch: Iterable[Any]) -> None:
+    events = list(batch)
+    _ORIGINAL_APPLY_CHANGELOG_BATCH(self, events)
+    if self._should_expire_keys():
+        for event in events:
+            if event.message.value is not None:  # a tombstone (raw None) deletes its key
+                self._maybe_set_key_ttl(self._to_key(event.key), event.message.partition)
 
 
 def _unsettle(consumer: Any, tps: Collection[Any]) -> None:

@@ -290,3 +290,38 @@ async def test_a_ts_within_a_second_of_the_record_time_is_kept() -> None:
     first, second = out.records("decisions")
     assert first["ts"] == T0 + 0.25  # its own ts: 0.25 s from the record time
     assert second["ts"] == T0 + 2.0  # 6 s away: the record time
+
+
+async def test_windows_of_a_replayed_log_expire_by_event_time_not_the_wall_clock() -> None:
+    # records from 2023 (a replayed log): Faust's own cleanup dropped every such window at
+    # once, as older than `expires` by the wall clock
+    aimds, out = make_app()
+    rates = aimds.tables.prompts_per_session_1m
+    async with aimds.agents["screen_prompts"].test_context() as agent:
+        first = await agent.put(good(1, session="r", ts=T0), key=b"r", timestamp=T0)
+        await rates.table._del_old_keys()
+        kept = rates["r"].current(first)
+        later = await agent.put(good(2, session="r", ts=T0), key=b"r", timestamp=T0 + 700)
+        await rates.table._del_old_keys()  # the first window ended over 600 s before
+        expired, current = rates["r"].current(first), rates["r"].current(later)
+    assert len(out.records("decisions")) == 2
+    assert (kept, expired, current) == (1, 0, 1)
+
+
+async def test_windows_read_back_from_the_changelog_expire_too() -> None:
+    from types import SimpleNamespace
+
+    aimds, _ = make_app()
+    table = aimds.tables.prompts_per_session_1m.table
+    window = (T0, T0 + 59.9)
+
+    def record(key, value, partition=0):
+        message = SimpleNamespace(value=value, partition=partition)
+        return SimpleNamespace(key=key, value=value, message=message)
+
+    later = (T0 + 3600, T0 + 3659.9)
+    table.apply_changelog_batch([record(["old", list(window)], 3), record(["new", list(later)], 1)])
+    assert table.data[("old", window)] == 3  # recovered
+    await table._del_old_keys()
+    assert ("old", window) not in table.data  # an hour older than the partition's latest
+    assert table.data[("new", later)] == 1
