@@ -22,7 +22,7 @@ from agents._deadletter import send_dead_letter
 from app.errors import ParseError
 from app.pipeline import dedup_key, duplicate
 from app.records import Action
-from app.windows import BLOCKED_STEP_S, BLOCKED_WINDOW_S
+from app.windows import BLOCKED_STEP_S, BLOCKED_WINDOW_S, SESSION_WINDOW_S
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,11 @@ def register(aimds: Any) -> Any:
                 BLOCKED_WINDOW_S - BLOCKED_STEP_S
             ),
         }
-        stored = tables.session_state.get(sid)
-        session = screener.new_session() if stored is None else screener.load_session(stored)
+        # the record's window of states and the ones on each side: a record whose time runs
+        # behind the session's latest may sit a window behind the latest state
+        windows = tables.session_state[sid]
+        stored = [windows.delta(d) for d in (SESSION_WINDOW_S, 0.0, -SESSION_WINDOW_S)]
+        session = screener.resume_session(stored, prompt.ts)
         routed = pipeline.screen(prompt, session, facts, prepared)
         tables.session_state[sid] = screener.dump_session(session)
         if routed.result.action is Action.BLOCK:

@@ -28,6 +28,7 @@ from app.windows import (
     BLOCKED_STEP_S,
     BLOCKED_WINDOW_S,
     RATE_WINDOW_S,
+    SESSION_WINDOW_S,
     HoppingCounter,
     TumblingCounter,
 )
@@ -216,9 +217,12 @@ class LocalScanner:
     TTL by event time), per-session temporal state, and the windowed counters.
     """
 
-    def __init__(self, pipeline: Pipeline, *, dedup_ttl_s: float = 3600.0):
+    def __init__(self, pipeline: Pipeline, *, dedup_ttl_s: float = 3600.0, prune_every: int = 4096):
         self.pipeline = pipeline
         self._dedup_ttl_s = dedup_ttl_s
+        self._prune_every = prune_every
+        self._processed = 0
+        self._newest_ts = -math.inf
         # same windows as the worker's `seen_prompt_ids` table: tumbling by the TTL, and an
         # id counts as seen in the current or the previous window
         self._seen = TumblingCounter(dedup_ttl_s, keep=2)
@@ -242,15 +246,29 @@ class LocalScanner:
             "prompts_1m": self._rate.add(sid, prompt.ts),
             "blocked_10m": self._blocked.recent(sid, prompt.ts),
         }
+        self._newest_ts = max(self._newest_ts, prompt.ts)
+        self._processed += 1
+        if self._processed % self._prune_every == 0:
+            self._prune()
+        screener = self.pipeline.screener
         session = self._sessions.get(sid)
-        if session is None:
-            session = self._sessions[sid] = self.pipeline.screener.new_session()
+        if session is None or screener.session_expired(session, prompt.ts):
+            session = self._sessions[sid] = screener.new_session()
         routed = self.pipeline.screen(prompt, session, facts)
         if routed.result.action is Action.BLOCK:
             self._blocked.add(sid, prompt.ts)
         if routed.topic == "verification":
             return "decisions", self.pipeline.verify(prompt, routed.record["screen"])
         return "decisions", routed.record
+
+    def _prune(self) -> None:
+        """Drop the states of sessions idle for longer than the TTL a window before the newest
+        prompt: any prompt since `SESSION_WINDOW_S` before the newest would start them afresh
+        anyway. The worker's session windows expire after about as long."""
+        before = self._newest_ts - SESSION_WINDOW_S
+        expired = self.pipeline.screener.session_expired
+        for sid in [sid for sid, s in self._sessions.items() if expired(s, before)]:
+            del self._sessions[sid]
 
     def _check_duplicate(self, prompt: Prompt) -> None:
         key = dedup_key(prompt)

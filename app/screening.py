@@ -11,10 +11,11 @@ import logging
 import math
 import time
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.errors import DetectorError
 from app.normalize import DEPTH_LIMIT, well_formed
 from app.records import Action, Prompt
 from app.rules import RuleDetector
@@ -143,6 +144,14 @@ class RuleScreener(_FailClosed):
     def dump_session(self, session: Any) -> Any:
         """Session state in its table form."""
         return session
+
+    def resume_session(self, stored: Iterable[Any], ts: float) -> Any:
+        """The state a prompt at `ts` continues (the rules-only screener keeps none)."""
+        return None
+
+    def session_expired(self, session: Any, ts: float) -> bool:
+        """Whether a prompt at `ts` starts afresh (always: there is no state to continue)."""
+        return True
 
     def views(self, text: str) -> tuple[str, ...]:
         """The texts detectors scan for this prompt."""
@@ -295,6 +304,36 @@ class Screener(_FailClosed):
     def dump_session(self, session: Any) -> Any:
         """Temporal state in its table form (JSON-able)."""
         return session.to_dict()
+
+    def resume_session(self, stored: Iterable[Any], ts: float) -> Any:
+        """The temporal state a prompt at `ts` continues.
+
+        `stored` are table forms of the session's state (None or {} for none), such as the
+        worker's windows around the record: the latest of them (`SessionState.latest`), or a
+        fresh state when there is none, when the session has been idle longer than the
+        temporal stage's idle TTL, or when the state cannot be read (logged: a state written
+        by another version, say, must not stop the session's prompts from being decided).
+        """
+        from app.temporal import SessionState
+
+        latest = SessionState.latest(stored)
+        if latest:
+            try:
+                session = SessionState.from_dict(latest)
+            except DetectorError as exc:
+                log.warning("%s; the session starts afresh", exc)
+            else:
+                if not self.session_expired(session, ts):
+                    return session
+        return SessionState()
+
+    def session_expired(self, session: Any, ts: float) -> bool:
+        """Whether a prompt at `ts` starts the session afresh (idle longer than the TTL).
+
+        An expired session's temporal features equal a fresh one's (its events have left
+        every window): expiry bounds the state kept, it does not change decisions.
+        """
+        return bool(session.expired(ts, self._temporal))
 
     def views(self, text: str) -> tuple[str, ...]:
         """The texts detectors scan: canonical form first, then decoded/extracted views."""

@@ -59,7 +59,7 @@ import re
 import struct
 import time
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -1493,6 +1493,28 @@ class SessionState:
         except (KeyError, TypeError, ValueError, struct.error, binascii.Error) as exc:
             raise DetectorError(f"temporal: corrupt session state: {exc}") from exc
         return state
+
+    @staticmethod
+    def latest(stored: Iterable[Mapping[str, Any] | None]) -> Mapping[str, Any] | None:
+        """The most recent of several `to_dict` forms of one session (None or {}: no state).
+
+        The one seen last, and of those the one with the most turns: a state read and updated
+        again by a record with an earlier time keeps its last-seen time and counts one more
+        turn. A form without those fields ranks first, so `from_dict` reports it.
+        """
+        best: Mapping[str, Any] | None = None
+        best_rank = (-math.inf, -1)
+        for state in stored:
+            if not state:
+                continue
+            try:
+                seen = state["seen"]
+                rank = (-math.inf if seen is None else float(seen), int(state["turns"]))
+            except (KeyError, TypeError, ValueError):
+                return state
+            if best is None or rank > best_rank:
+                best, best_rank = state, rank
+        return best
 
 
 # ---------------------------------------------------------------------------------------------

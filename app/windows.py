@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 RATE_WINDOW_S = 60.0
 BLOCKED_WINDOW_S = 600.0
 BLOCKED_STEP_S = 60.0
+#: the worker keeps a session's temporal state in tumbling windows of this size, reading the
+#: window of the record and the ones on each side: twice the temporal stage's idle TTL, so a
+#: state within the TTL is always in one of them, and windows expire after two sizes
+SESSION_WINDOW_S = 3600.0
 
 
 @dataclass

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.settings import Settings
+from app.windows import SESSION_WINDOW_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +36,7 @@ class TopicSpec:
 
 #: the agents' tables; Faust names their changelogs `<app_id>-<table>-changelog`
 TABLES = (
-    "session-state",
+    "session-state-windowed",
     "prompts-per-session-1m",
     "blocked-per-session-10m",
     "seen-prompt-ids",
@@ -70,7 +71,7 @@ def changelog_specs(settings: Settings) -> list[TopicSpec]:
 def table_expiry_s(settings: Settings) -> dict[str, float | None]:
     """How long each table keeps a window (None: not windowed)."""
     return {
-        "session-state": None,
+        "session-state-windowed": 2 * SESSION_WINDOW_S,
         "prompts-per-session-1m": 600.0,
         "blocked-per-session-10m": 3600.0,
         "seen-prompt-ids": 2 * settings.dedup_ttl_s,

@@ -14,7 +14,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from app.errors import BrokerError
 from app.settings import Settings
-from app.windows import BLOCKED_STEP_S, BLOCKED_WINDOW_S, RATE_WINDOW_S
+from app.windows import BLOCKED_STEP_S, BLOCKED_WINDOW_S, RATE_WINDOW_S, SESSION_WINDOW_S
 from topics import TABLES, changelog_specs, table_expiry_s, topic_specs
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,10 @@ def declare_tables(app: faust.App, settings: Settings) -> Tables:
     expires = table_expiry_s(settings)
     session_state, prompts_1m, blocked_10m, seen_ids, verified = TABLES
     return Tables(
-        session_state=app.Table(session_state, default=None, partitions=n),
+        # `dict`: a window with no state reads as {} (Faust stores nothing for it)
+        session_state=app.Table(session_state, default=dict, partitions=n)
+        .tumbling(SESSION_WINDOW_S, expires=timedelta(seconds=expires[session_state] or 0))
+        .relative_to_stream(),
         prompts_per_session_1m=app.Table(prompts_1m, default=int, partitions=n)
         .tumbling(RATE_WINDOW_S, expires=timedelta(seconds=expires[prompts_1m] or 0))
         .relative_to_stream(),

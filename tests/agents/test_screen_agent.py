@@ -325,3 +325,35 @@ async def test_windows_read_back_from_the_changelog_expire_too() -> None:
     await table._del_old_keys()
     assert ("old", window) not in table.data  # an hour older than the partition's latest
     assert table.data[("new", later)] == 1
+
+
+@pytest.fixture(scope="module")
+def real_screener():
+    from app.core import build_screener
+    from app.settings import Settings
+
+    return build_screener(Settings.from_env({}))
+
+
+async def test_session_state_is_kept_across_windows_and_expires_when_idle(real_screener) -> None:
+    from app.windows import SESSION_WINDOW_S
+
+    edge = (T0 // SESSION_WINDOW_S + 1) * SESSION_WINDOW_S  # a window boundary
+    ttl = real_screener._temporal.idle_ttl_s
+    times = [
+        edge - 100,  # window k - 1
+        edge + 200,  # window k: reads the state from k - 1
+        edge + 150,  # a record behind the latest, still in window k
+        edge - 50,  # behind the boundary (window k - 1): reads the state from window k
+        edge + 300,  # window k: the latest state is the one written back in k - 1
+        edge + 300 + ttl + 1,  # idle longer than the TTL: afresh
+    ]
+    aimds, out = make_app(Pipeline(screener=real_screener))
+    states = aimds.tables.session_state
+    turns = []
+    async with aimds.agents["screen_prompts"].test_context() as agent:
+        for i, ts in enumerate(times):
+            event = await agent.put(good(i, session="w", ts=ts), key=b"w", timestamp=ts)
+            turns.append(states["w"].current(event)["turns"])
+    assert len(out.records("decisions")) == len(times)
+    assert turns == [1, 2, 3, 4, 5, 1]

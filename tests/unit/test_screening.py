@@ -243,3 +243,28 @@ def test_prepare_embeds_the_whole_batch_in_one_call(screener, monkeypatch) -> No
     monkeypatch.setattr(screener, "_embed", counting)
     prepared = screener.prepare(BENIGN)
     assert calls == [sum(len(p.views) for p in prepared)]
+
+
+def test_a_session_resumes_its_latest_state_within_the_idle_ttl(screener) -> None:
+    session = screener.new_session()
+    for i in range(3):
+        screen(screener, f"question {i} about tides", session=session, ts=T0 + i)
+    stored = screener.dump_session(session)
+    ttl = screener._temporal.idle_ttl_s
+    resumed = screener.resume_session([None, stored, {}], T0 + 2 + ttl)
+    assert resumed.turns == 3 and resumed.to_dict() == stored
+    fresh = screener.resume_session([stored], T0 + 2 + ttl + 1)  # idle longer than the TTL
+    assert fresh.turns == 0 and screener.session_expired(session, T0 + 2 + ttl + 1)
+    assert screener.resume_session([], T0).turns == 0
+
+
+def test_an_unreadable_session_state_starts_afresh_and_is_logged(screener, caplog) -> None:
+    session = screener.new_session()
+    screen(screener, "hello", session=session)
+    stored = dict(screener.dump_session(session), v=99)  # written by another version
+    with caplog.at_level("WARNING", logger="app.screening"):
+        resumed = screener.resume_session([stored], T0 + 1)
+    assert resumed.turns == 0
+    assert "corrupt session state" in caplog.text and "starts afresh" in caplog.text
+    result = screen(screener, "hello again", session=resumed, ts=T0 + 1)
+    assert result.stage != "error"

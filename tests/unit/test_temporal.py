@@ -536,6 +536,18 @@ def test_corrupt_state_fails_closed(corrupt: Callable[[dict[str, object]], objec
         SessionState.from_dict(d)
 
 
+def test_latest_of_stored_states_is_the_one_seen_last_then_the_longest() -> None:
+    first = _valid_dict()  # seen at T0 + 120, 5 turns
+    later = dict(first, seen=float(first["seen"]) + 60.0)
+    more_turns = dict(first, turns=int(first["turns"]) + 1)  # an earlier record, read later
+    assert SessionState.latest([None, first, {}, later]) is later
+    assert SessionState.latest([more_turns, first]) is more_turns
+    assert SessionState.latest([first, more_turns]) is more_turns
+    assert SessionState.latest([None, {}]) is None
+    broken = {"v": 1}  # ranks first, so from_dict names what is wrong with it
+    assert SessionState.latest([later, broken]) is broken
+
+
 # ---------------------------------------------------------------------------------------------
 # Analyzer: expiry and the session bound
 # ---------------------------------------------------------------------------------------------
