@@ -1500,10 +1500,11 @@ class SessionState:
 
         The one seen last, and of those the one with the most turns: a state read and updated
         again by a record with an earlier time keeps its last-seen time and counts one more
-        turn. A form without those fields ranks first, so `from_dict` reports it.
+        turn. A form without those fields ranks below every other, so that `from_dict`
+        reports it only when there is nothing else.
         """
         best: Mapping[str, Any] | None = None
-        best_rank = (-math.inf, -1)
+        best_rank = (-math.inf, -2)
         for state in stored:
             if not state:
                 continue
@@ -1511,7 +1512,7 @@ class SessionState:
                 seen = state["seen"]
                 rank = (-math.inf if seen is None else float(seen), int(state["turns"]))
             except (KeyError, TypeError, ValueError):
-                return state
+                rank = (-math.inf, -2)
             if best is None or rank > best_rank:
                 best, best_rank = state, rank
         return best

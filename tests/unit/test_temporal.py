@@ -544,8 +544,17 @@ def test_latest_of_stored_states_is_the_one_seen_last_then_the_longest() -> None
     assert SessionState.latest([more_turns, first]) is more_turns
     assert SessionState.latest([first, more_turns]) is more_turns
     assert SessionState.latest([None, {}]) is None
-    broken = {"v": 1}  # ranks first, so from_dict names what is wrong with it
-    assert SessionState.latest([later, broken]) is broken
+    broken = {"v": 1}  # ranks last; alone, it is returned, so from_dict names what is wrong
+    assert SessionState.latest([broken, later]) is later
+    assert SessionState.latest([None, broken]) is broken
+
+
+def test_a_state_within_the_idle_ttl_is_in_the_worker_s_windows() -> None:
+    from app.windows import SESSION_WINDOW_S
+
+    # the worker reads the record's window and the one on each side: a gap shorter than one
+    # window always lands in one of them
+    assert DEFAULT_CONFIG.idle_ttl_s < SESSION_WINDOW_S
 
 
 # ---------------------------------------------------------------------------------------------
