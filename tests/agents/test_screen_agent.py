@@ -357,3 +357,22 @@ async def test_session_state_is_kept_across_windows_and_expires_when_idle(real_s
             turns.append(states["w"].current(event)["turns"])
     assert len(out.records("decisions")) == len(times)
     assert turns == [1, 2, 3, 4, 5, 1]
+
+
+async def test_the_session_table_holds_only_recent_sessions(real_screener) -> None:
+    from app.windows import SESSION_WINDOW_S
+
+    aimds, out = make_app(Pipeline(screener=real_screener))
+    table = aimds.tables.session_state.table
+    step = 900.0  # a new session every 15 minutes of event time, for 10 hours
+    async with aimds.agents["screen_prompts"].test_context() as agent:
+        for i in range(40):
+            sid = f"u{i}"
+            ts = T0 + i * step
+            await agent.put(good(i, session=sid, ts=ts), key=sid.encode(), timestamp=ts)
+        await table._del_old_keys()
+    assert len(out.records("decisions")) == 40
+    sessions = {key for key, _window in table.data.keys()}
+    # kept: the windows of the last two window sizes and the current one
+    assert 0 < len(sessions) <= 3 * SESSION_WINDOW_S / step, sorted(sessions)
+    assert "u39" in sessions and "u0" not in sessions
