@@ -48,7 +48,7 @@ partition is sought back to the record missing until an agent has acknowledged i
 6. **Windows expired by the wall clock.** A windowed table drops a window once it is older
    than its `expires` by `time.time()` (faust-streaming changed it from the partition's latest
    event time in PR #251). A replayed log carries old event times, so every window it fills
-   was dropped at the next cleanup, 30 s later: rate counts, dedup marks and session states
+   was dropped at the next cleanup, 30 s later: rate counts, dedup marks and blocked counts
    of a replay vanished mid-session, and `aimds scan` (event time throughout) decided
    otherwise. Windows now expire by the latest window end seen on their partition, the
    event time Faust used before (`expire_windows_by_event_time`).
