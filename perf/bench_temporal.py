@@ -7,8 +7,9 @@ Run from the repository root (the module form puts the root on sys.path for `tes
     .venv/bin/python -m perf.bench_temporal --scenarios  # flag rates on generated sessions
 
 Bench: median and p99 microseconds per `SessionState.observe` on a mixed session workload,
-alone, with the `to_dict`/`from_dict` round trip a Faust table does on every event, and with
-orjson encoding on top; the baseline is a bare dict counter update timed in the same process.
+alone, with the `to_dict`/`from_dict` round trip a Faust table does on every event, with the
+worker's windowed read (three windows, the latest state, idle expiry), and with orjson
+encoding on top; the baseline is a bare dict counter update timed in the same process.
 
 Calibration: pairs of dev-corpus prompts and their light edits (a retype) or probing variants
 versus pairs of different prompts from the same source. Thresholds are chosen on the tuning
@@ -44,6 +45,7 @@ from app.temporal import (  # noqa: E402
     text_simhash,
     vector_simhash,
 )
+from app.windows import SESSION_WINDOW_S  # noqa: E402
 from tests.scenarios import (  # noqa: E402
     KINDS,
     STANDIN_CONFIG,
@@ -313,6 +315,27 @@ def _time_paths(workload: Workload, config: TemporalConfig) -> dict[str, tuple[f
             out.append(perf() - t)
         return out
 
+    def run_windows() -> list[int]:
+        # the worker's path: the state of the record's window and of the ones on each side
+        # (`session-state-windowed`), the latest of them, idle expiry, written to its window
+        table: dict[tuple[str, float], dict[str, object]] = {}
+        out = []
+        for sid, ev, blocked in workload:
+            t = perf()
+            window = ev.ts - ev.ts % SESSION_WINDOW_S
+            stored = [
+                table.get((sid, window + d)) for d in (-SESSION_WINDOW_S, 0.0, SESSION_WINDOW_S)
+            ]
+            raw = SessionState.latest(stored)
+            state = None if raw is None else SessionState.from_dict(raw)
+            if state is None or state.expired(ev.ts, config):
+                state = SessionState()
+            state.observe(ev, config, now=ev.ts)
+            state.record_outcome(ev.fingerprint, blocked, ev.ts, config)
+            table[(sid, window)] = state.to_dict()
+            out.append(perf() - t)
+        return out
+
     def run_json() -> list[int]:
         table: dict[str, bytes] = {}
         out = []
@@ -347,6 +370,7 @@ def _time_paths(workload: Workload, config: TemporalConfig) -> dict[str, tuple[f
         BASELINE: run_baseline,
         "observe (state in memory)": run_memory,
         "observe + from_dict/to_dict": run_dict,
+        "observe + 3 windows (the worker)": run_windows,
         "observe + dict + orjson loads/dumps": run_json,
     }
     results: dict[str, tuple[float, float]] = {}
