@@ -594,6 +594,11 @@ def well_formed(text: str) -> str:
     """
     if text.isascii() or _SURROGATE_UTF8.search(_utf8(text)) is None:
         return text
+    return _join_surrogates(text)
+
+
+def _join_surrogates(text: str) -> str:
+    # UTF-16 pairs adjacent surrogates into one character; "replace" makes lone ones U+FFFD
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
@@ -759,8 +764,8 @@ class Normalizer:
         # regex scans over long non-ASCII strings are slow: look at the non-ASCII characters
         # alone (deleting ASCII bytes from UTF-8 leaves valid UTF-8) and skip what is absent
         raw = _utf8(text)
-        if _SURROGATE_UTF8.search(raw) is not None:
-            text = well_formed(text)
+        if _SURROGATE_UTF8.search(raw) is not None:  # `well_formed`, on the bytes at hand
+            text = _join_surrogates(text)
             raw = _utf8(text)
         rest = raw.translate(None, _ASCII_BYTES).decode("utf-8", "surrogatepass")
         if _SPECIAL.search(rest) is None:

@@ -309,23 +309,18 @@ class Screener(_FailClosed):
         """The temporal state a prompt at `ts` continues.
 
         `stored` are table forms of the session's state (None or {} for none), such as the
-        worker's windows around the record: the latest of them (`SessionState.latest`), or a
+        worker's windows around the record: the latest of them (`SessionState.resume`), or a
         fresh state when there is none, when the session has been idle longer than the
         temporal stage's idle TTL, or when the state cannot be read (logged: a state written
         by another version, say, must not stop the session's prompts from being decided).
         """
         from app.temporal import SessionState
 
-        latest = SessionState.latest(stored)
-        if latest:
-            try:
-                session = SessionState.from_dict(latest)
-            except DetectorError as exc:
-                log.warning("%s; the session starts afresh", exc)
-            else:
-                if not self.session_expired(session, ts):
-                    return session
-        return SessionState()
+        try:
+            return SessionState.resume(stored, ts, self._temporal)
+        except DetectorError as exc:
+            log.warning("%s; the session starts afresh", exc)
+            return SessionState()
 
     def session_expired(self, session: Any, ts: float) -> bool:
         """Whether a prompt at `ts` starts the session afresh (idle longer than the TTL).

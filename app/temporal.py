@@ -1517,6 +1517,22 @@ class SessionState:
                 best, best_rank = state, rank
         return best
 
+    @classmethod
+    def resume(
+        cls, stored: Iterable[Mapping[str, Any] | None], ts: float, config: TemporalConfig
+    ) -> SessionState:
+        """The state a prompt at `ts` continues: the `latest` of the stored forms, or a fresh
+        state when there is none or the session has been idle longer than `idle_ttl_s`.
+
+        `DetectorError` when the latest form cannot be read.
+        """
+        latest = cls.latest(stored)
+        if latest:
+            state = cls.from_dict(latest)
+            if not state.expired(ts, config):
+                return state
+        return cls()
+
 
 # ---------------------------------------------------------------------------------------------
 # Analyzer (sessions without Faust)

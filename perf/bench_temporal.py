@@ -326,10 +326,7 @@ def _time_paths(workload: Workload, config: TemporalConfig) -> dict[str, tuple[f
             stored = [
                 table.get((sid, window + d)) for d in (-SESSION_WINDOW_S, 0.0, SESSION_WINDOW_S)
             ]
-            raw = SessionState.latest(stored)
-            state = None if raw is None else SessionState.from_dict(raw)
-            if state is None or state.expired(ev.ts, config):
-                state = SessionState()
+            state = SessionState.resume(stored, ev.ts, config)
             state.observe(ev, config, now=ev.ts)
             state.record_outcome(ev.fingerprint, blocked, ev.ts, config)
             table[(sid, window)] = state.to_dict()
