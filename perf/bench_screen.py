@@ -4,7 +4,9 @@
 
 Runs the full screener (normalize, rules, embed + kNN, fusion, temporal) over a stratified
 mix of the dev corpora, one prompt at a time in one thread, and prints median/p99 per stage
-and by text length, with the rules-only screener as a baseline run in the same process.
+and by text length, with the rules-only screener as a baseline run in the same process;
+then screens each prompt twice in a row (the second time with every cache warm: the floor of
+the Python path) and counts the calls one screening makes.
 Start-up is measured in a fresh process, with the pattern-store cache cold and warm
 (numba compilation included). Writes perf/results/screen_latency.png.
 """
@@ -245,6 +247,56 @@ def model_ab_table(screener, texts: list[str], other: str, rounds: int = 3) -> N
     print("median µs per prompt, pattern stage in brackets")
 
 
+def warm_floor_table(screener, texts: list[str], calls_n: int = 300) -> None:
+    """Each prompt screened twice in a row: how much of its time is cold caches.
+
+    The second screening of the same text (in its own session, so session state matches the
+    first) finds the interpreter, the kernels and the pattern graph's neighbourhood warm: it
+    is a floor for the Python path as it stands. Also counts the calls one screening makes
+    (Python functions, and C functions: builtins, numpy, regex engines, numba dispatch).
+    """
+    first, again = [], []
+    sessions = [screener.new_session(), screener.new_session()]
+    for i, text in enumerate(texts):
+        for out, session in zip((first, again), sessions, strict=True):
+            prompt = Prompt(f"p{i}", "bench", text, 1_767_225_600.0 + i * 7.0)
+            t0 = time.perf_counter_ns()
+            screener.screen(prompt, session, {"prompts_1m": 1, "blocked_10m": 0})
+            out.append((time.perf_counter_ns() - t0) / 1000)
+        if i % 50 == 0:
+            sessions = [screener.new_session(), screener.new_session()]
+    cold, warm = np.array(first), np.array(again)
+    print("\n| each prompt screened twice in a row | median µs | p99 µs |")
+    print("| --- | --- | --- |")
+    for name, times in (
+        ("first screening (as in the tables above)", cold),
+        ("the same prompt again, at once (warm caches)", warm),
+    ):
+        print(f"| {name} | {np.median(times):.1f} | {np.percentile(times, 99):.1f} |")
+    median_ratio = np.median(cold) / np.median(warm)
+    p99_ratio = np.percentile(cold, 99) / np.percentile(warm, 99)
+    print(f"| ratio first / again | {median_ratio:.2f}x | {p99_ratio:.2f}x |")
+
+    counts = {"call": 0, "c_call": 0}
+
+    def count(frame, event, arg):  # noqa: ARG001 - the profiler hook's signature
+        if event in counts:
+            counts[event] += 1
+
+    sample = texts[:calls_n]
+    session = screener.new_session()
+    sys.setprofile(count)
+    try:
+        for i, text in enumerate(sample):
+            prompt = Prompt(f"c{i}", "bench", text, 1_767_225_600.0 + i * 7.0)
+            screener.screen(prompt, session, {"prompts_1m": 1, "blocked_10m": 0})
+    finally:
+        sys.setprofile(None)
+    print(f"\n| calls per screening ({len(sample)} prompts) | Python functions | C functions |")
+    print("| --- | --- | --- |")
+    print(f"| mean | {counts['call'] / len(sample):.0f} | {counts['c_call'] / len(sample):.0f} |")
+
+
 def startup_seconds(home: str) -> float:
     code = (
         "import time; t=time.perf_counter();"
@@ -311,6 +363,7 @@ def main() -> None:
     rules_warm_up_table(screener, Path(args.data), 1500, args.seed)
     rules_engine_table(screener, Path(args.data), 1000, args.seed)
     knn_exactness_table(screener, texts)
+    warm_floor_table(screener, texts)
     if args.compare_model:
         model_ab_table(screener, texts[:2000], args.compare_model)
 
